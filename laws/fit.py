@@ -133,7 +133,7 @@ class LawFit:
     def predict(self, data: Any) -> np.ndarray:
         """Predict the form's target for ``data`` (the form's input columns; target not needed)."""
         form = get_form(self.form)
-        cols = validate.columns(data, form.inputs, what="predict data")
+        cols = validate.columns(data, form.inputs, what="predict data", keys=form.keys)
         validate.signs(cols, tuple(c for c in form.positive if c in form.inputs),
                        tuple(c for c in form.nonnegative if c in form.inputs))
         form.check(cols, self.options, fitting=False)
@@ -190,7 +190,7 @@ def _json_opts(opts: dict[str, Any]) -> dict[str, Any]:
 def prepare_problem(form: Form, data: Any, loss: str, delta: float,
                     opts: dict[str, Any]) -> tuple[Problem, dict[str, np.ndarray]]:
     """Validate ``data`` for ``form`` and build the fitting :class:`Problem`."""
-    cols = validate.columns(data, form.columns)
+    cols = validate.columns(data, form.columns, keys=form.keys)
     validate.signs(cols, form.positive, form.nonnegative)
     form.check(cols, opts, fitting=True)
     cols = form.reduce(cols, opts)

@@ -76,6 +76,7 @@ class Form:
         min_unique: column -> minimum number of distinct values needed to fit.
         options: form option -> default (passed as ``**form_options`` to :func:`laws.fit`).
         log_target: fit in log space of the target (residuals are log ratios).
+        keys: non-numeric grouping columns (e.g. ``run``), kept as given.
     """
 
     name: str = ""
@@ -89,6 +90,7 @@ class Form:
     min_unique: dict[str, int] = {}
     options: dict[str, Any] = {}
     log_target: bool = True
+    keys: tuple[str, ...] = ()
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -11,8 +11,12 @@ from laws.errors import LawFitError
 LOSSES = ("huber", "squared")
 
 
-def columns(data: Any, needed: tuple[str, ...], *, what: str = "data") -> dict[str, np.ndarray]:
-    """Extract ``needed`` columns of ``data`` as 1-D float arrays, checking shape and finiteness."""
+def columns(data: Any, needed: tuple[str, ...], *, what: str = "data",
+            keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Extract ``needed`` columns of ``data`` as 1-D float arrays, checking shape and finiteness.
+
+    Columns in ``keys`` (e.g. a run id) are kept as they are (any hashable values, no NaN).
+    """
     if data is None:
         raise LawFitError(f"{what}: got None; pass a pandas DataFrame or a mapping column -> array")
     if hasattr(data, "columns") and hasattr(data, "__getitem__"):
@@ -35,6 +39,14 @@ def columns(data: Any, needed: tuple[str, ...], *, what: str = "data") -> dict[s
             raw = raw.ravel()
         if raw.ndim != 1:
             raise LawFitError(f"column {c!r}: expected a 1-D column, got shape {raw.shape}")
+        if c in keys:
+            if any(v is None or (isinstance(v, float) and v != v) for v in raw.tolist()):
+                raise LawFitError(f"column {c!r}: missing (None/NaN) values")
+            if n is not None and raw.size != n:
+                raise LawFitError(f"column {c!r}: length {raw.size} differs from the other columns ({n})")
+            n = raw.size
+            out[c] = raw
+            continue
         try:
             arr = raw.astype(float)
         except (TypeError, ValueError):
