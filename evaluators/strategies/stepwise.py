@@ -1,0 +1,169 @@
+"""Step-wise generation shared by particle filtering and beam search.
+
+A :class:`Path` is a partial answer: the completion's token ids so far, its text, its steps and
+one reward score per step. :func:`extend` grows many paths by one step in as few engine calls
+as possible: each request is the problem prompt's token ids plus the path's token ids (never
+re-sent text — re-tokenising a partial answer gives different ids), stopping at the task's step
+delimiter. Identical paths of a problem are merged into one request with ``n`` samples (vLLM
+draws sample ``i`` with ``seed + i``), so clones after resampling explore different
+continuations while staying reproducible. All problems advance in lock-step, one call per
+distinct ``n``, with a seed that depends only on the run seed and the step. Requests of one
+call share ``max_tokens`` (the largest remaining budget among them); a path that would overrun
+its own remaining budget is cut to it and finished — its tokens beyond the cut were really
+generated, so they still count as spent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from evaluators.strategies.base import (Candidate, PrefixLedger, ProblemResult, request_seed,
+                                        score_candidates)
+
+AGGREGATES = ("last", "min", "prod")
+_EPS = 1e-6
+
+
+@dataclass
+class Path:
+    """A partial (or finished) answer of one problem."""
+
+    ids: tuple[int, ...] = ()
+    text: str = ""
+    steps: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+    done: bool = False
+
+    def aggregate(self, how: str) -> float:
+        """The path's score: its last step's, the minimum, or the product of step scores."""
+        if not self.scores:
+            return 0.5
+        if how == "last":
+            return self.scores[-1]
+        if how == "min":
+            return min(self.scores)
+        return float(np.prod(self.scores))
+
+
+@dataclass
+class StepState:
+    """Per-problem bookkeeping of a step-wise search: its result, ledger and prompt ids."""
+
+    problem: object
+    prompt_ids: list[int]
+    result: ProblemResult
+    ledger: PrefixLedger = field(default_factory=PrefixLedger)
+
+
+def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path, int]]],
+           sampling, seed: int, step: int, max_steps: int, step_max_tokens: int | None,
+           reward) -> list[list[list[Path]]]:
+    """Grow each ``(path, k)`` request of each problem by ``k`` sampled next steps.
+
+    Returns children in the shape of ``requests`` (problem → request → k children), each child
+    scored by ``reward`` (its step score appended). Token spend and reward tokens are recorded
+    on each problem's result.
+    """
+    delim = task.step_delimiter
+    groups: dict[int, list[tuple[int, int]]] = {}
+    for pi, reqs in enumerate(requests):
+        for ri, (path, k) in enumerate(reqs):
+            groups.setdefault(k, []).append((pi, ri))
+    children: list[list[list[Path]]] = [[[] for _ in reqs] for reqs in requests]
+    fresh: list[list[tuple[Path, object]]] = [[] for _ in requests]
+    for k, members in sorted(groups.items()):
+        lefts = [sampling.max_tokens - len(requests[pi][ri][0].ids) for pi, ri in members]
+        mt = max(1, min(max(lefts), step_max_tokens or max(lefts)))
+        spec = replace(sampling, n=k, max_tokens=mt, stop=(delim,), include_stop=True,
+                       seed=request_seed(seed, "step", step, k))
+        prompts = [states[pi].prompt_ids + list(requests[pi][ri][0].ids) for pi, ri in members]
+        outs = engine.generate(prompts, spec)
+        for (pi, ri), prompt, left, samples in zip(members, prompts, lefts, outs):
+            parent = requests[pi][ri][0]
+            for s in samples:
+                states[pi].result.calls.append(states[pi].ledger.record(prompt, s.token_ids))
+                child = _child(engine, parent, s, delim, max(1, left), step, max_steps)
+                children[pi][ri].append(child)
+                fresh[pi].append((child, s))
+    for st, flat in zip(states, fresh):
+        if not flat:
+            continue
+        scores = score_candidates(reward, st.problem, [list(c.steps) for c, _ in flat],
+                                  [s for _, s in flat], st.result)
+        for (c, _), v in zip(flat, scores):
+            c.scores = c.scores + (float(v),)
+    return children
+
+
+def _child(engine, parent: Path, s, delim: str, left: int, step: int, max_steps: int) -> Path:
+    """The path grown by sample ``s``; a step longer than the path's remaining token budget
+    ``left`` (possible when requests with different budgets share one call) is cut to it."""
+    ids, text = tuple(s.token_ids), s.text
+    hit_delim = s.finish_reason == "stop" and (s.stop_reason == delim or text.endswith(delim))
+    if len(ids) > left:
+        ids, hit_delim = ids[:left], False
+        text = engine.detokenize(ids)
+    new_step = text[:-len(delim)] if text.endswith(delim) else text
+    steps = parent.steps + ((new_step,) if new_step.strip() else ())
+    done = (not hit_delim) or len(ids) >= left or step + 1 >= max_steps
+    return Path(parent.ids + ids, parent.text + text, steps, parent.scores, done)
+
+
+def softmax_weights(scores, temperature: float) -> np.ndarray:
+    """Weights ``softmax(logit(score) / temperature)`` (scores clipped into (0, 1))."""
+    p = np.clip(np.asarray(scores, dtype=float), _EPS, 1 - _EPS)
+    z = np.log(p) - np.log1p(-p)
+    z = z / temperature
+    w = np.exp(z - z.max())
+    return w / w.sum()
+
+
+def effective_sample_size(w) -> float:
+    """ESS of normalised weights: ``1 / Σ w²``."""
+    w = np.asarray(w, dtype=float)
+    return float(1.0 / np.sum(w * w))
+
+
+def resample_indices(w, n: int, method: str, rng: np.random.Generator) -> np.ndarray:
+    """``n`` ancestor indices drawn by ``multinomial`` or ``systematic`` resampling."""
+    w = np.asarray(w, dtype=float)
+    if method == "multinomial":
+        return rng.choice(len(w), size=n, replace=True, p=w)
+    positions = (rng.random() + np.arange(n)) / n
+    cum = np.cumsum(w)
+    cum[-1] = 1.0
+    return np.searchsorted(cum, positions, side="right").clip(0, len(w) - 1)
+
+
+def group_identical(paths: list[Path]) -> tuple[list[tuple[Path, int]], list[int]]:
+    """Merge identical paths: returns ``(representative, count)`` requests and, for each input
+    path, the index of its request (children are dealt back in input order)."""
+    index: dict[tuple[int, ...], int] = {}
+    reqs: list[tuple[Path, int]] = []
+    owner = []
+    for p in paths:
+        j = index.get(p.ids)
+        if j is None:
+            j = index[p.ids] = len(reqs)
+            reqs.append((p, 0))
+        reqs[j] = (reqs[j][0], reqs[j][1] + 1)
+        owner.append(j)
+    return reqs, owner
+
+
+def to_candidate(task, problem, p: Path, how: str, weight: float | None = None) -> Candidate:
+    """A finished path as a :class:`Candidate` (score = aggregated step score)."""
+    return Candidate(p.text, task.extract(p.text), bool(task.check(problem, p.text)),
+                     p.aggregate(how), weight)
+
+
+def check_positive_int(value) -> bool:
+    """True for an int ≥ 1 (bools excluded)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def finite_positive(value) -> bool:
+    """True for a finite number > 0."""
+    return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
