@@ -1,9 +1,11 @@
 """Bootstrap replicates for :func:`laws.fit`: multinomial reweighting, warm starts, 2 processes.
 
 Each replicate resamples the fitted points with replacement (as multinomial counts used as
-weights, so the form's precomputed features are shared) and runs one L-BFGS-B from the
-full-data optimum.  Replicates are drawn in fixed chunks with per-chunk seeds, so results do
-not depend on how many worker processes run them.
+weights, so the form's precomputed features are shared) and is re-fitted from the full-data
+optimum.  A chunk of replicates is solved *at once* by a batched Levenberg-Marquardt on
+Huber's IRLS curvature (:func:`batched_lm`), which reaches the same optima as one L-BFGS-B per
+replicate (checked in tests) at a fraction of the cost.  Replicates are drawn in chunks with
+per-chunk seeds, so results do not depend on how many worker processes run them.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-CHUNK = 250                   # replicates per chunk (fixed: results independent of workers)
+CHUNK = 500                   # max replicates per chunk
+CHUNK_CELLS = 4_000_000       # max replicates x width x params per chunk (memory)
 PARALLEL_MIN_WORK = 300_000   # replicates x points below which one process is used
 
 _PROBLEM: Any = None
@@ -29,24 +32,28 @@ def _chunk(args: tuple[np.random.SeedSequence, int, np.ndarray]) -> np.ndarray:
     seq, size, theta0 = args
     prob = _PROBLEM
     n = prob.y.shape[-1]
-    rng = np.random.default_rng(seq)
-    out = np.empty((size, theta0.size))
-    for i in range(size):
-        w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
-        out[i] = prob.local(theta0, w)[0]
-    return out
+    W = np.random.default_rng(seq).multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
+    return batched_lm(prob, theta0, W)
+
+
+def chunk_size(problem: Any) -> int:
+    """Replicates per chunk, so one chunk's arrays stay around CHUNK_CELLS numbers."""
+    prep = problem.prep
+    width = max([problem.y.shape[-1]] + [np.size(v) for v in (prep.values() if isinstance(prep, dict) else [])])
+    return int(np.clip(CHUNK_CELLS // max(1, width * len(problem.form.params)), 8, CHUNK))
 
 
 def default_workers(n_boot: int, n_points: int) -> int:
     """2 processes for big jobs on machines with >= 2 cores, else 1."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return 2 if cores >= 2 and n_boot * n_points >= PARALLEL_MIN_WORK and n_boot > CHUNK else 1
+    return 2 if cores >= 2 and n_boot * n_points >= PARALLEL_MIN_WORK else 1
 
 
 def replicate_thetas(problem: Any, theta0: np.ndarray, n_boot: int, seed: int,
                      workers: int | None = None) -> np.ndarray:
     """Internal-space parameter vectors (n_boot, p) of ``n_boot`` bootstrap replicates."""
-    sizes = [min(CHUNK, n_boot - s) for s in range(0, n_boot, CHUNK)]
+    cs = chunk_size(problem)
+    sizes = [min(cs, n_boot - s) for s in range(0, n_boot, cs)]
     seqs = np.random.SeedSequence(int(seed)).spawn(len(sizes))
     jobs = [(q, s, np.asarray(theta0, float)) for q, s in zip(seqs, sizes)]
     if workers is None:
@@ -69,3 +76,63 @@ def run_bootstrap(problem: Any, theta0: np.ndarray, n_boot: int, seed: int,
     thetas = replicate_thetas(problem, theta0, n_boot, seed, workers)
     form = problem.form
     return np.array([[v for v in form.to_params(t).values()] for t in thetas])
+
+
+def batched_lm(problem: Any, theta0: np.ndarray, W: np.ndarray, max_iter: int = 200,
+               rtol: float = 1e-10) -> np.ndarray:
+    """Minimise every weighted replicate objective at once (Levenberg-Marquardt on IRLS curvature).
+
+    ``W`` (R, n) are replicate weights; all replicates start at ``theta0``.  Each iteration
+    takes a damped Gauss-Newton step for every active replicate with Huber's IRLS weights
+    (1/delta inside, 1/|r| outside), accepts it only where the objective drops, and adapts the
+    damping per replicate.  Returns thetas (R, p), projected onto the form's bounds.
+    """
+    form, y, loss, delta = problem.form, problem.y, problem.loss, problem.delta
+    lo = np.array([-np.inf if b[0] is None else b[0] for b in problem.bounds])
+    hi = np.array([np.inf if b[1] is None else b[1] for b in problem.bounds])
+    R, p = W.shape[0], theta0.size
+    Wn = W / W.sum(1, keepdims=True)
+    theta = np.tile(np.clip(theta0, lo, hi), (R, 1))
+
+    def evaluate(th, wn):
+        with np.errstate(all="ignore"):
+            f, J = form.model_jac(th, problem.prep)
+            r = f - y
+            a = np.abs(r)
+            if loss == "huber":
+                quad = a <= delta
+                h = np.where(quad, 0.5 * r * r / delta, a - 0.5 * delta)
+                dh = np.where(quad, r / delta, np.sign(r))
+                om = np.where(quad, 1.0 / delta, 1.0 / np.maximum(a, delta))
+            else:
+                h, dh, om = 0.5 * r * r, r, np.ones_like(r)
+            obj = np.einsum("rn,rn->r", h, wn)
+        obj = np.where(np.isfinite(obj), obj, np.inf)
+        return obj, np.einsum("rn,rnp->rp", dh * wn, J), np.einsum("rn,rnp,rnq->rpq", om * wn, J, J)
+
+    obj, g, H = evaluate(theta, Wn)
+    mu = np.full(R, 1e-3)
+    active = np.ones(R, bool)
+    eye = np.eye(p)
+    for _ in range(max_iter):
+        ia = np.flatnonzero(active)
+        if ia.size == 0:
+            break
+        Ha = H[ia]
+        d = np.einsum("rii->ri", Ha)
+        A = Ha + (mu[ia, None] * np.maximum(d, 1e-12))[:, :, None] * eye + 1e-14 * eye
+        try:
+            step = np.linalg.solve(A, -g[ia][:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = -g[ia] / np.maximum(d, 1e-12)
+        cand = np.clip(theta[ia] + step, lo, hi)
+        oc, gc, Hc = evaluate(cand, Wn[ia])
+        ok = oc < obj[ia]
+        gain = np.where(ok, (obj[ia] - oc) / np.maximum(np.abs(obj[ia]), 1e-300), 0.0)
+        acc = ia[ok]
+        theta[acc], obj[acc], g[acc], H[acc] = cand[ok], oc[ok], gc[ok], Hc[ok]
+        mu[acc] = np.maximum(mu[acc] * 0.3, 1e-12)
+        mu[ia[~ok]] *= 10.0
+        done = (ok & (gain < rtol)) | (mu[ia] > 1e12) | ~np.all(np.isfinite(cand), 1)
+        active[ia[done]] = False
+    return theta
