@@ -76,14 +76,15 @@ def _logistic_fit(loss: np.ndarray, acc: np.ndarray, w: np.ndarray) -> tuple[flo
     """Binomial-likelihood fit of ``acc = σ(c0 − c1·loss)``, ``c1 ≥ 0``; returns (c0, c1)."""
     mu, sd = loss.mean(), loss.std() or 1.0
     z = (loss - mu) / sd
-    p = np.clip(acc, 1e-4, 1 - 1e-4)
+    p = np.clip(acc, 0.0, 1.0)  # 0 and 1 are fine targets; the ridge keeps c finite
 
     def nll(th):
         t = th[0] - th[1] * z
         ll = w * (p * -np.logaddexp(0, -t) + (1 - p) * -np.logaddexp(0, t))
         return -ll.sum() + 1e-6 * (th ** 2).sum()
 
-    res = minimize(nll, np.array([0.0, 1.0]), method="L-BFGS-B", bounds=[(-50, 50), (0, 50)])
+    res = minimize(nll, np.array([0.0, 1.0]), method="L-BFGS-B", bounds=[(-50, 50), (0, 50)],
+                   options={"ftol": 1e-14, "gtol": 1e-10, "maxiter": 1000})
     b0, b1 = res.x
     return float(b0 + b1 * mu / sd), float(b1 / sd)
 
