@@ -126,11 +126,9 @@ class Strategy:
 
 
 def request_seed(seed: int, problem_id: str, *parts) -> int:
-    """A stable per-request seed from the run seed, the problem id and a call position.
-
-    Independent of the problem's position in a batch, so a resumed run that only redoes some
-    problems draws exactly the samples an uninterrupted run would have drawn. Multiple of 2**12
-    so that vLLM's ``seed + i`` for sample i of an ``n``-sample request never collides.
+    """A stable seed from the run seed and a label (problem id, step …), for engine calls and
+    for the strategies' own random choices (resampling, tie breaks). A multiple of 2**12, so
+    the engine's per-prompt and per-sample offsets stay clear of the next label's seed.
     """
     key = "|".join(str(x) for x in (seed, problem_id) + parts)
     h = int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big")

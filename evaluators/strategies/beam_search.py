@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import Options, ProblemResult, Strategy, need
-from evaluators.strategies.sampling import encode_prompt
 from evaluators.strategies.stepwise import (AGGREGATES, Path, StepState, check_positive_int,
                                             extend, group_identical, to_candidate)
 
@@ -63,8 +62,7 @@ class BeamSearch(Strategy):
         self.check_args(budget, reward)
         o = self.options
         m, per_beam = o.beam_width, budget // o.beam_width
-        states = [StepState(p, encode_prompt(engine, p.prompt),
-                            ProblemResult(p.problem_id, None, False, [])) for p in problems]
+        states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]
         beams: list[list[Path]] = [[Path()] for _ in problems]
         done: list[list[Path]] = [[] for _ in problems]
         expansions = [[] for _ in problems]

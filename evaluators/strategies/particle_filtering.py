@@ -19,7 +19,6 @@ import numpy as np
 
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import Options, ProblemResult, Strategy, need, request_seed
-from evaluators.strategies.sampling import encode_prompt
 from evaluators.strategies.stepwise import (AGGREGATES, Path, StepState, check_positive_int,
                                             effective_sample_size, extend, finite_positive,
                                             group_identical, resample_indices, softmax_weights,
@@ -71,8 +70,7 @@ class ParticleFiltering(Strategy):
         """Run ``budget`` particles per problem; one :class:`ProblemResult` per problem."""
         self.check_args(budget, reward)
         o = self.options
-        states = [StepState(p, encode_prompt(engine, p.prompt),
-                            ProblemResult(p.problem_id, None, False, [])) for p in problems]
+        states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]
         pops = [[Path() for _ in range(budget)] for _ in problems]
         stats = [{"resamples": 0, "steps": 0} for _ in problems]
         for step in range(o.max_steps):

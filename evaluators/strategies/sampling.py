@@ -1,8 +1,7 @@
 """Strategies over ``n`` independent samples: ``sample``, ``majority``, ``best_of_n``,
 ``weighted_best_of_n``.
 
-All four draw ``n`` full answers per problem in one engine call (the problem prompt is sent as
-token ids, ``n`` samples per prompt, per-problem seeds) and differ only in the pick:
+All four draw ``n`` full answers per problem in one engine call (``n`` samples per prompt) and differ only in the pick:
 
 * ``sample`` (repeated sampling / coverage): correct when *any* sample is correct (pass@n with
   the task's exact checker — an oracle pick); the reported answer is the first correct one, or
@@ -23,13 +22,7 @@ import numpy as np
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import (Candidate, Options, PrefixLedger, ProblemResult,
                                         Strategy, request_seed, score_candidates, split_steps)
-
-
-def encode_prompt(engine, text: str) -> list[int]:
-    """Token ids of a prompt exactly as the engine would feed the text (BOS included when the
-    engine provides ``encode_prompt``; otherwise ``tokenize``)."""
-    enc = getattr(engine, "encode_prompt", None)
-    return list(enc(text)) if callable(enc) else list(engine.tokenize(text))
+from evaluators.strategies.stepwise import prompt_ids_of
 
 
 def _tie_rng(seed: int, problem_id: str) -> np.random.Generator:
@@ -51,13 +44,14 @@ class _IndependentSamples(Strategy):
         """Generate ``budget`` samples per problem and pick one answer per problem."""
         self.check_args(budget, reward)
         reward = reward if (self.needs_reward or self.uses_reward) else None
-        prompts = [encode_prompt(engine, p.prompt) for p in problems]
+        prompts = [p.prompt for p in problems]
         results = []
-        # one call for all problems; the seed depends only on the run seed (vLLM seeds each
-        # request on its own), so a problem's samples do not depend on its batch neighbours
+        # one call for all problems (the engine gives each prompt its own seed, offset by its
+        # position: results are reproducible for a fixed problem list)
         spec = replace(sampling, n=budget, seed=request_seed(seed, "samples"))
         outs = engine.generate(prompts, spec)
-        for problem, ids, samples in zip(problems, prompts, outs):
+        for problem, text, samples in zip(problems, prompts, outs):
+            ids = prompt_ids_of(engine, text, samples)
             ledger = PrefixLedger()
             res = ProblemResult(problem.problem_id, None, False, [])
             res.calls = [ledger.record(ids, s.token_ids) for s in samples]

@@ -7,7 +7,9 @@ re-sent text — re-tokenising a partial answer gives different ids), stopping a
 delimiter. Identical paths of a problem are merged into one request with ``n`` samples (vLLM
 draws sample ``i`` with ``seed + i``), so clones after resampling explore different
 continuations while staying reproducible. All problems advance in lock-step, one call per
-distinct ``n``, with a seed that depends only on the run seed and the step. Requests of one
+distinct ``n``, with a seed that depends only on the run seed and the step (the engine offsets
+it by the prompt's position in the call, so results are reproducible for a fixed problem list —
+the runner keeps problem chunks fixed for that reason). Requests of one
 call share ``max_tokens`` (the largest remaining budget among them); a path that would overrun
 its own remaining budget is cut to it and finished — its tokens beyond the cut were really
 generated, so they still count as spent.
@@ -52,8 +54,8 @@ class StepState:
     """Per-problem bookkeeping of a step-wise search: its result, ledger and prompt ids."""
 
     problem: object
-    prompt_ids: list[int]
     result: ProblemResult
+    prompt_ids: list[int] | None = None   # learnt from the first call (as the engine saw it)
     ledger: PrefixLedger = field(default_factory=PrefixLedger)
 
 
@@ -78,10 +80,12 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
         mt = max(1, min(max(lefts), step_max_tokens or max(lefts)))
         spec = replace(sampling, n=k, max_tokens=mt, stop=(delim,), include_stop=True,
                        seed=request_seed(seed, "step", step, k))
-        prompts = [states[pi].prompt_ids + list(requests[pi][ri][0].ids) for pi, ri in members]
+        prompts = [_prompt(states[pi], requests[pi][ri][0]) for pi, ri in members]
         outs = engine.generate(prompts, spec)
         for (pi, ri), prompt, left, samples in zip(members, prompts, lefts, outs):
             parent = requests[pi][ri][0]
+            if isinstance(prompt, str):
+                prompt = states[pi].prompt_ids = prompt_ids_of(engine, prompt, samples)
             for s in samples:
                 states[pi].result.calls.append(states[pi].ledger.record(prompt, s.token_ids))
                 child = _child(engine, parent, s, delim, max(1, left), step, max_steps)
@@ -95,6 +99,23 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
         for (c, _), v in zip(flat, scores):
             c.scores = c.scores + (float(v),)
     return children
+
+
+def _prompt(state: StepState, path: Path):
+    """The request for growing ``path``: prompt ids + path ids (the prompt text until its ids,
+    as the engine tokenised it, are known from a first call)."""
+    if state.prompt_ids is None:
+        if path.ids:
+            raise RuntimeError("stepwise: prompt ids unknown for a non-empty path")
+        return state.problem.prompt
+    return state.prompt_ids + list(path.ids)
+
+
+def prompt_ids_of(engine, text: str, samples) -> list[int]:
+    """The prompt's token ids as the engine fed them (``Sample.prompt_token_ids``, which
+    includes a BOS token where the tokenizer adds one), else ``engine.tokenize(text)``."""
+    ids = list(getattr(samples[0], "prompt_token_ids", None) or []) if samples else []
+    return ids or list(engine.tokenize(text))
 
 
 def _child(engine, parent: Path, s, delim: str, left: int, step: int, max_steps: int) -> Path:

@@ -3,8 +3,8 @@
 It "solves" arith prompts character by character (token id = ``ord(char)``): each step adds the
 next operand to the running total of the *previous generated step* and is wrong (+1) with
 probability ``p_err``; after the last operation it writes ``A: <total>`` and ends with EOS.
-Randomness is a function of (request seed + sample index, prompt), like vLLM's per-request
-seeds. Every call is logged in ``calls`` for assertions.
+Randomness is a function of (request seed, prompt), with the vllm engine's seed rule (prompt
+``pos`` of a call gets ``seed + pos·n``, its sample ``i`` adds ``i``). Every call is logged in ``calls`` for assertions.
 """
 from __future__ import annotations
 
@@ -40,14 +40,14 @@ class FakeArithEngine:
         prompts = [p if isinstance(p, str) else self.detokenize(p) for p in prompts]
         self.calls.append((prompts, sampling))
         out = []
-        for text in prompts:
+        for pos, text in enumerate(prompts):
             samples = []
             for i in range(sampling.n):
                 if sampling.seed is None:
                     self._counter += 1
                     base = f"auto{self._counter}"
-                else:
-                    base = str(sampling.seed + i)
+                else:  # like the vllm engine: prompt pos gets seed + pos*n, sample i adds i
+                    base = str(sampling.seed + pos * sampling.n + i)
                 h = hashlib.sha256((base + "|" + text).encode()).digest()
                 samples.append(self._one(text, sampling, random.Random(h)))
             out.append(samples)
@@ -82,7 +82,8 @@ class FakeArithEngine:
             full, finish, stop_reason = full[: sampling.max_tokens], "length", None
         ids = self.tokenize(full)
         lps = [-0.1 - 0.01 * (k % 3) for k in range(len(ids))]
-        return Sample(full, ids, lps, sum(lps), len(text), len(ids), finish, stop_reason)
+        return Sample(full, ids, lps, sum(lps), len(text), len(ids), finish, stop_reason,
+                      prompt_token_ids=self.tokenize(text))
 
 
 @dataclass

