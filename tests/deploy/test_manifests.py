@@ -7,9 +7,11 @@ Nothing here talks to a cluster: this is schema validation only (see deploy/READ
 from __future__ import annotations
 
 import copy
+import re
 
 import kubernetes_validate
 import pytest
+import yaml
 
 CLUSTER, JOB, PVC, RESULTS = "raycluster.yaml", "rayjob.yaml", "pvc.yaml", "results-pod.yaml"
 EXPECTED_KINDS = {CLUSTER: "RayCluster", JOB: "RayJob", PVC: "PersistentVolumeClaim", RESULTS: "Pod"}
@@ -85,15 +87,81 @@ def test_manifests_stay_clear_of_cel_rules(name, manifests, crd_cel_paths):
     assert [p for p in paths if present(doc, p)] == []
 
 
-def test_the_strict_conversion_rejects_what_the_raw_crd_allows(crds, manifests):
-    """The raw openAPIV3Schema (as plain JSON Schema) lets unknown fields through; the
-    converted one must not (otherwise the broken cases below would pass for no reason)."""
+def test_the_strict_conversion_rejects_what_the_raw_crd_allows(crds, manifests, crd_validators):
+    """The raw openAPIV3Schema read as plain JSON Schema lets unknown fields through; the
+    converted one must not (so the broken cases below fail for the right reason)."""
     import jsonschema
 
     raw = next(v for v in crds["RayCluster"]["spec"]["versions"] if v["name"] == "v1")
     doc = copy.deepcopy(manifests[CLUSTER])
     doc["spec"]["headGroupSpec"]["notAField"] = 1
     assert list(jsonschema.Draft7Validator(raw["schema"]["openAPIV3Schema"]).iter_errors(doc)) == []
+    assert any("notAField" in e for e in crd_errors(crd_validators["RayCluster"], doc))
+
+
+# Checks the KubeRay operator makes when it reconciles (ray-operator/controllers/ray/utils/
+# validation.go), beyond the CRD schema: name rules, replica bounds, auth needs Ray >= 2.52,
+# no resources in both rayStartParams and the group's `resources`, positive deadlines.
+MAX_NAME = {"RayCluster": 53, "RayJob": 47}
+RAY_START_RESOURCES = ("num-cpus", "num-gpus", "memory", "resources")
+
+
+def operator_errors(doc: dict) -> list[str]:
+    """What KubeRay's reconcile-time validation would reject in a RayCluster or RayJob."""
+    errors, name = [], doc["metadata"]["name"]
+    if not re.fullmatch(r"[a-z]([-a-z0-9]*[a-z0-9])?", name) or len(name) > MAX_NAME[doc["kind"]]:
+        errors.append(f"name {name!r}: DNS-1035 label of at most {MAX_NAME[doc['kind']]} characters")
+    spec = doc["spec"]["rayClusterSpec"] if doc["kind"] == "RayJob" else doc["spec"]
+    groups = [("head", spec["headGroupSpec"])] + [(g["groupName"], g) for g in spec["workerGroupSpecs"]]
+    for group_name, group in groups:
+        params = group.get("rayStartParams", {})
+        if group.get("resources") and any(params.get(k) for k in RAY_START_RESOURCES):
+            errors.append(f"{group_name}: resources in both rayStartParams and resources")
+        if not group["template"]["spec"].get("containers"):
+            errors.append(f"{group_name}: no container")
+    for group in spec["workerGroupSpecs"]:
+        if not 0 <= group["minReplicas"] <= group["maxReplicas"]:
+            errors.append(f"{group['groupName']}: minReplicas/maxReplicas")
+    if spec.get("authOptions", {}).get("mode") == "token":
+        version = tuple(int(x) for x in spec.get("rayVersion", "0").split(".")[:3])
+        if version < (2, 52, 0):
+            errors.append("authOptions.mode token needs rayVersion >= 2.52.0")
+    if doc["kind"] == "RayJob":
+        job = doc["spec"]
+        if job.get("ttlSecondsAfterFinished", 0) < 0 or job.get("activeDeadlineSeconds", 1) <= 0:
+            errors.append("ttlSecondsAfterFinished < 0 or activeDeadlineSeconds <= 0")
+        if not isinstance(yaml.safe_load(job.get("runtimeEnvYAML", "") or "{}"), dict):
+            errors.append("runtimeEnvYAML is not a YAML mapping")
+    return errors
+
+
+@pytest.mark.parametrize("name", [CLUSTER, JOB])
+def test_operator_side_rules_hold(name, manifests):
+    assert operator_errors(manifests[name]) == []
+
+
+@pytest.mark.parametrize(
+    "name,mutate",
+    [
+        (CLUSTER, lambda d: d["metadata"].update(name="1-scalelab")),
+        (JOB, lambda d: d["metadata"].update(name="q" * 48)),
+        (CLUSTER, lambda d: d["spec"].update(rayVersion="2.51.0")),
+        (JOB, lambda d: d["spec"]["rayClusterSpec"]["workerGroupSpecs"][0].update(minReplicas=5)),
+        (CLUSTER, lambda d: d["spec"]["headGroupSpec"].update(resources={"CPU": "4"})),
+    ],
+    ids=["name-starts-with-digit", "rayjob-name-too-long", "auth-on-old-ray", "min-above-max",
+         "resources-twice"],
+)
+def test_operator_side_rules_catch_breakage(name, mutate, manifests):
+    doc = copy.deepcopy(manifests[name])
+    mutate(doc)
+    assert operator_errors(doc)
+
+
+@pytest.mark.parametrize("name", [PVC, RESULTS])
+def test_core_object_names_are_dns_labels(name, manifests):
+    value = manifests[name]["metadata"]["name"]
+    assert re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", value) and len(value) <= 63, value
 
 
 # --- deliberately broken manifests -------------------------------------------------------
