@@ -1,0 +1,84 @@
+"""``report.html``: one self-contained page that explains a sweep to someone who never saw it.
+
+    from orchestrator.report import build_report
+    path = build_report("scalelab_runs/quickstart")      # -> .../quickstart/report.html
+
+It reads the stored rows (``spec.yaml``, ``runs.parquet``, ``metrics.parquet``, ``tts.parquet``),
+fits the training law with bootstrap CIs, the compute-optimal frontier, the test-time frontier
+and the joint plan (:mod:`orchestrator.report_analysis`), draws the figures
+(:mod:`orchestrator.report_figures`, also saved as ``figures/*.png``), writes the fits to
+``fits/report-*.json`` and assembles the sections (:mod:`orchestrator.report_sections`). A
+section without data says so instead of failing. Images are base64-embedded, CSS is inline.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+
+from orchestrator.report_analysis import Analysis, ReportError, SweepData, analyse, load_sweep
+
+__all__ = ["build_report", "ReportError", "SECTION_IDS"]
+
+SECTION_IDS = ("what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation")
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def render_figures(data: SweepData, an: Analysis) -> dict[str, bytes | None]:
+    """Draw every figure, save it as ``figures/<name>.png``, return name -> PNG bytes (or None)."""
+    import matplotlib.pyplot as plt
+
+    from orchestrator.report_figures import FIGURES
+    from orchestrator.report_html import png_b64
+
+    out: dict[str, bytes | None] = {}
+    figdir = data.path / "figures"
+    figdir.mkdir(exist_ok=True)
+    for name, draw in FIGURES.items():
+        try:
+            fig = draw(data, an)
+        except Exception as exc:  # noqa: BLE001 - a figure that fails is reported in its section
+            an.note({"loss_curves": "curves", "law_fit": "law"}.get(name, name),
+                    f"Figure {name!r} could not be drawn: {type(exc).__name__}: {exc}")
+            fig = None
+        if fig is None:
+            out[name] = None
+            continue
+        png = png_b64(fig)
+        plt.close(fig)
+        _atomic_write(figdir / f"{name}.png", png)
+        out[name] = png
+    return out
+
+
+def build_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: int = 0,
+                 queries: float = 1e4, target_accuracy: float | None = None) -> Path:
+    """Write ``<sweep_dir>/report.html`` from the stored rows and return its path.
+
+    ``bootstrap``: resamples for the law's CIs; ``queries``: expected number of queries for the
+    joint plan; ``target_accuracy``: the plan's target (default: the best accuracy measured).
+    Raises :class:`ReportError` (exit code 2) when the directory has no sweep tables.
+    """
+    from orchestrator.report_html import esc, page
+    from orchestrator.report_sections import SECTIONS
+
+    data = load_sweep(sweep_dir)
+    an = analyse(data, bootstrap=bootstrap, seed=seed, queries=queries, target=target_accuracy)
+    figs = render_figures(data, an)
+    sections = [make(data, an, figs) for make in SECTIONS]
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    html = page(f"scalelab report — {data.name}",
+                f"Generated {esc(stamp)} by <code>scalelab report {esc(data.path)}</code>. "
+                "Every number in the tables below is read from the sweep's stored rows "
+                "(runs.parquet, metrics.parquet, tts.parquet) or from the fits written beside them "
+                "(fits/report-*.json).", sections)
+    out = data.path / "report.html"
+    _atomic_write(out, html.encode())
+    return out
