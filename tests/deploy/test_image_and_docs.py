@@ -71,6 +71,13 @@ def test_base_image_is_a_pinned_ray_gpu_image_matching_the_manifests(dockerfile)
     assert job["spec"]["rayClusterSpec"]["rayVersion"] == ray_version
 
 
+def test_dockerfile_parses_with_buildkit_parser(dockerfile):
+    """The official (Go, BuildKit) Dockerfile parser reads the same instructions."""
+    parser = pytest.importorskip("dockerfile", reason="`dockerfile` (BuildKit parser) not installed")
+    parsed = parser.parse_file(str(DEPLOY / "Dockerfile"))
+    assert [c.cmd.upper() for c in parsed] == [word for word, _ in dockerfile]
+
+
 def test_image_runs_as_non_root(dockerfile):
     users = args_of(dockerfile, "USER")
     assert users, "no USER: the image would run as whatever the base sets"
