@@ -14,6 +14,9 @@ CLUSTER, JOB, RESULTS = "raycluster.yaml", "rayjob.yaml", "results-pod.yaml"
 POD_MANIFESTS = [CLUSTER, JOB, RESULTS]
 SWEEPS_CLAIM, SWEEPS_MOUNT = "scalelab-sweeps", "/mnt/sweeps"
 SECRETISH = re.compile(r"(^|_)(SECRET|TOKEN|PASSWORD|PASSWD|CREDENTIALS?|ACCESS_KEY|API_KEY)(_|$)", re.I)
+# Volume types the Pod Security Standard "restricted" profile allows.
+RESTRICTED_VOLUMES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
+                      "persistentVolumeClaim", "projected", "secret"}
 UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9}
 
 
@@ -58,6 +61,7 @@ def assert_requests_and_limits(where: str, resources: dict) -> None:
 
 @pytest.mark.parametrize("name", POD_MANIFESTS)
 def test_every_pod_is_non_root_and_unprivileged(name, manifests, pod_templates):
+    """The checks of the Pod Security Standard "restricted" profile that a manifest decides."""
     for where, _role, template in pod_templates(manifests[name]):
         spec = template["spec"]
         pod_ctx = spec.get("securityContext", {})
@@ -66,12 +70,15 @@ def test_every_pod_is_non_root_and_unprivileged(name, manifests, pod_templates):
         assert pod_ctx.get("seccompProfile", {}).get("type") == "RuntimeDefault", where
         for host in ("hostNetwork", "hostPID", "hostIPC"):
             assert spec.get(host) is not True, f"{where}: {host}"
-        assert not [v for v in spec.get("volumes", []) if "hostPath" in v], f"{where}: hostPath"
+        for volume in spec.get("volumes", []):
+            kinds = set(volume) - {"name"}
+            assert kinds <= RESTRICTED_VOLUMES, f"{where}: volume {volume['name']} is {kinds}"
         for container in all_containers(template):
             cwhere = f"{where}/{container['name']}"
             ctx = container.get("securityContext", {})
             assert_hardened(cwhere, ctx)
             assert ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot")) is True, cwhere
+            assert not [p for p in container.get("ports", []) if "hostPort" in p], cwhere
 
 
 @pytest.mark.parametrize("name", POD_MANIFESTS)
