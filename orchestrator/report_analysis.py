@@ -157,6 +157,40 @@ def fit_frontiers(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> N
     write_json(data.path / "fits" / "report-frontier.json", out)
 
 
+def method_label(rows: pd.DataFrame, sequential: bool = True) -> pd.Series:
+    """Label of a test-time configuration: ``method[reward_model]``, plus ``@<max_tokens> tok``
+    for rows of a *sequential* budget (so n and max-token budgets never share a group)."""
+    label = rows["method"].astype(str)
+    if "reward_model" in rows.columns:
+        rm = rows["reward_model"].fillna("").astype(str)
+        label = label.where(rm == "", label + "[" + rm + "]")
+    if sequential and "budget_axis" in rows.columns and "max_tokens" in rows.columns:
+        seq = rows["budget_axis"].astype(str) == "sequential"
+        label = label.where(~seq, label + " @" + rows["max_tokens"].astype("Int64").astype(str) + " tok")
+    return label
+
+
+def aggregate_tts(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model_id, method label, budget): accuracy = mean(correct), flops = mean(
+    policy_flops + reward_flops) per problem, problem count, and the budget axis / max tokens."""
+    t = rows.copy()
+    t["series"] = method_label(t, sequential=False)
+    t["method"] = method_label(t)
+    t["budget_axis"] = t["budget_axis"].astype(str) if "budget_axis" in t.columns else "parallel"
+    if "max_tokens" not in t.columns:
+        t["max_tokens"] = np.nan
+    if "reward_flops" not in t.columns:
+        t["reward_flops"] = 0.0
+    t["flops"] = t["policy_flops"].astype(float) + t["reward_flops"].astype(float)
+    t["correct"] = t["correct"].astype(float)
+    agg = dict(N=("N", "mean"), accuracy=("correct", "mean"), flops=("flops", "mean"),
+               policy_flops=("policy_flops", "mean"), reward_flops=("reward_flops", "mean"),
+               n_problems=("correct", "size"), budget_axis=("budget_axis", "first"), max_tokens=("max_tokens", "first"),
+               series=("series", "first"))
+    out = t.groupby(["model_id", "method", "budget"], as_index=False, sort=True).agg(**agg)
+    return out.sort_values(["method", "flops"]).reset_index(drop=True)
+
+
 def fit_tts(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
     """Test-time frontier (accuracy vs inference FLOPs) from ``tts.parquet``."""
     t = data.tts
@@ -166,10 +200,11 @@ def fit_tts(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
     if "task" in t.columns and t["task"].nunique() > 1:
         an.tts_task = str(sorted(t["task"].unique())[0])
         an.note("tts", f"Rows cover several tasks; this section shows task {an.tts_task!r}.")
+        t = t[t["task"] == an.tts_task]
     elif "task" in t.columns:
         an.tts_task = str(t["task"].iloc[0])
     try:
-        an.tts = laws.tts_frontier(t, task=an.tts_task, bootstrap=0, seed=seed)
+        an.tts = laws.tts_frontier(aggregate_tts(t), forms=(), seed=seed)
     except Exception as exc:  # noqa: BLE001
         an.note("tts", f"The test-time frontier could not be computed: {exc}")
         return

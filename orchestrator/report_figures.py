@@ -160,14 +160,18 @@ def tts(data, an):
     t = an.tts.table
     models = list(dict.fromkeys(t["model_id"]))
     colors = dict(zip(models, _colors(len(models))))
-    markers = dict(zip(sorted(t["method"].unique()), "osD^vP*Xh<>"))
+    series = t["series"] if "series" in t.columns else t["method"]
+    axis = t["budget_axis"] if "budget_axis" in t.columns else pd.Series("parallel", index=t.index)
+    markers = {m: "osD^vP*Xh<>"[i % 11] for i, m in enumerate(sorted(series.unique()))}
     fig, ax = plt.subplots(figsize=(7.5, 4.6))
-    for (mid, meth), g in t.groupby(["model_id", "method"], sort=False):
+    for (mid, ser, ax_kind), g in t.groupby([t["model_id"], series, axis], sort=False):
         g = g.sort_values("flops")
-        ax.plot(g["flops"], g["accuracy"], "-", marker=markers[meth], color=colors[mid], ms=5, lw=0.8,
-                alpha=0.85)
+        ax.plot(g["flops"], g["accuracy"], "-" if ax_kind != "sequential" else ":",
+                marker=markers[ser], color=colors[mid], ms=5, lw=0.8, alpha=0.85)
     f = an.tts.frontier.sort_values("flops")
     ax.step(f["flops"], f["accuracy"], where="post", color="k", lw=1.6, label="Pareto frontier")
+    if (axis == "sequential").any():
+        ax.plot([], [], ":", color="0.4", label="sequential budget (max tokens)")
     for meth, mk in markers.items():
         ax.plot([], [], mk, color="0.4", label=meth)
     for mid, c in colors.items():

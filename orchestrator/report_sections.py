@@ -145,12 +145,12 @@ def tts(data, an, figs) -> tuple:
             "found to reach each accuracy.</p>")
     body += _fig(figs, "tts", "Accuracy vs inference FLOPs per model and method, with the Pareto frontier")
     cols = [("model_id", "model"), ("N", "N"), ("method", "method"), ("budget", "budget n"),
-            ("n_problems", "problems"), ("accuracy", "accuracy"), ("flops", "FLOPs / query"),
+            ("max_tokens", "max tokens"), ("n_problems", "problems"), ("accuracy", "accuracy"), ("flops", "FLOPs / query"),
             ("policy_flops", "policy FLOPs"), ("reward_flops", "reward FLOPs")]
     body += table(t, [c for c in cols if c[0] in t.columns], tid="tts", source="tts.parquet",
                   caption=f"Test-time results{' for task ' + an.tts_task if an.tts_task else ''}")
     f = an.tts.frontier
-    body += table(f, [c for c in cols[:7] if c[0] in f.columns], tid="tts-frontier", source="tts.parquet",
+    body += table(f, [c for c in cols[:8] if c[0] in f.columns], tid="tts-frontier", source="tts.parquet",
                   caption="Pareto frontier")
     return section("tts", title, body + notes(an.notes.get("tts", [])))
 
