@@ -159,6 +159,25 @@ class Data(_Strict):
             raise ValueError(f"unknown data source {v!r}; known: {sorted(DATA_SOURCES)}")
         return v
 
+    @model_validator(mode="after")
+    def _options(self) -> "Data":
+        try:
+            from orchestrator.data import get_data_source
+        except ModuleNotFoundError as exc:
+            if exc.name != "orchestrator.data":
+                raise
+            return self
+        try:
+            get_data_source({"source": self.source, **self.options})
+        except ValueError as exc:  # DataError: one line naming the option
+            text = str(exc)
+            text = text[len("data."):] if text.startswith("data.") else text
+            key, _, problem = text.partition(" ")
+            if key.rstrip(":") in self.options:
+                raise field_error(f"options.{key.rstrip(':')}", problem.strip()) from None
+            raise field_error("options", text) from None
+        return self
+
 
 class Resources(_Strict):
     """Per-trial resources: CPUs and GPUs per worker, and Ray Train ``workers`` (DDP if > 1)."""
