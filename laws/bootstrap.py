@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from laws._blas import single_thread
+
 CHUNK = 500                   # max replicates per chunk
 CHUNK_CELLS = 4_000_000       # max replicates x width x params per chunk (memory)
 PARALLEL_MIN_WORK = 300_000   # replicates x points below which one process is used
@@ -33,7 +35,8 @@ def _chunk(args: tuple[np.random.SeedSequence, int, np.ndarray]) -> np.ndarray:
     prob = _PROBLEM
     n = prob.y.shape[-1]
     W = np.random.default_rng(seq).multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
-    return batched_lm(prob, theta0, W)
+    with single_thread():
+        return batched_lm(prob, theta0, W)
 
 
 def chunk_size(problem: Any) -> int:

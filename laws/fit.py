@@ -14,6 +14,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from laws import validate
+from laws._blas import single_thread
 from laws.errors import LawFitError
 from laws.forms import Form, get_form
 
@@ -212,13 +213,19 @@ def fit(form: Any, data: Any, *, bootstrap: int = 0, seed: int = 0, loss: str = 
     (each warm-started from the full-data optimum; ``workers`` processes, default: 2 for big
     jobs, 1 otherwise).  Bad input raises :class:`laws.LawFitError`.
     """
+    with single_thread():
+        return _fit(form, data, bootstrap, seed, loss, delta, workers, form_options)
+
+
+def _fit(form: Any, data: Any, bootstrap: Any, seed: int, loss: Any, delta: Any,
+         workers: int | None, form_options: dict[str, Any]) -> LawFit:
     from laws.bootstrap import run_bootstrap
 
     f = get_form(form)
     n_boot, loss, delta = validate.fit_settings(bootstrap, loss, delta)
     opts = validate.options(f.name, f.options, form_options)
     prob, cols = prepare_problem(f, data, loss, delta, opts)
-    theta, obj = prob.solve(f.grid(prob.prep, prob.y))
+    theta, obj = prob.solve(f.grid(prob.prep, prob.y), f.n_local)
     params = f.to_params(theta)
     with np.errstate(all="ignore"):
         yhat = f.to_natural(f.model(theta[None, :], prob.prep)[0])

@@ -77,6 +77,7 @@ class Form:
         options: form option -> default (passed as ``**form_options`` to :func:`laws.fit`).
         log_target: fit in log space of the target (residuals are log ratios).
         keys: non-numeric grouping columns (e.g. ``run``), kept as given.
+        n_local: L-BFGS-B runs from this many of the best grid starts.
     """
 
     name: str = ""
@@ -91,6 +92,7 @@ class Form:
     options: dict[str, Any] = {}
     log_target: bool = True
     keys: tuple[str, ...] = ()
+    n_local: int = 8
 
     @property
     def columns(self) -> tuple[str, ...]:

@@ -162,6 +162,7 @@ class MultiPower(_Schedule):
                " G(x) = 1 - (C*x + 1)^(-beta)")
     params = ("L0", "A", "alpha", "B", "C", "beta", "gamma")
     options = {"warmup_steps": 0, "max_terms": 256}
+    n_local = 3
 
     def prepare(self, cols, opts):
         n = len(cols["step"])
