@@ -15,11 +15,12 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.report_analysis import Analysis, ReportError, SweepData, analyse, load_sweep
 
-__all__ = ["build_report", "ReportError", "SECTION_IDS"]
+__all__ = ["build_report", "make_report", "ReportResult", "ReportError", "SECTION_IDS"]
 
 SECTION_IDS = ("what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation")
 
@@ -58,6 +59,15 @@ def render_figures(data: SweepData, an: Analysis) -> dict[str, bytes | None]:
     return out
 
 
+@dataclass
+class ReportResult:
+    """The written report and what it was built from (for summaries)."""
+
+    path: Path
+    data: SweepData
+    analysis: Analysis
+
+
 def build_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: int = 0,
                  queries: float = 1e4, target_accuracy: float | None = None) -> Path:
     """Write ``<sweep_dir>/report.html`` from the stored rows and return its path.
@@ -66,6 +76,13 @@ def build_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: in
     joint plan; ``target_accuracy``: the plan's target (default: the best accuracy measured).
     Raises :class:`ReportError` (exit code 2) when the directory has no sweep tables.
     """
+    return make_report(sweep_dir, bootstrap=bootstrap, seed=seed, queries=queries,
+                       target_accuracy=target_accuracy).path
+
+
+def make_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: int = 0,
+                queries: float = 1e4, target_accuracy: float | None = None) -> ReportResult:
+    """Like :func:`build_report`, also returning the loaded rows and the analysis."""
     from orchestrator.report_html import esc, page
     from orchestrator.report_sections import SECTIONS
 
@@ -81,4 +98,4 @@ def build_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: in
                 "(fits/report-*.json).", sections)
     out = data.path / "report.html"
     _atomic_write(out, html.encode())
-    return out
+    return ReportResult(out, data, an)

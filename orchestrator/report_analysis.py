@@ -42,13 +42,28 @@ class SweepData:
         return self.path.name
 
     @property
+    def trunks(self) -> pd.Series:
+        """Mask of WSD trunk runs: runs other runs branch from, trained at constant LR (their
+        final loss has no cooldown, so it is not the loss of a finished run of that D)."""
+        r = self.runs
+        if r.empty or "parent_run_id" not in r.columns:
+            return pd.Series(False, index=r.index)
+        parents = set(r["parent_run_id"].dropna().astype(str))
+        mask = r["run_id"].astype(str).isin(parents)
+        if "schedule" in r.columns:
+            mask &= r["schedule"].astype(str) == "constant"
+        return mask
+
+    @property
     def done(self) -> pd.DataFrame:
-        """Runs with status ``done`` and a finite positive final validation loss."""
+        """Finished runs for the law: status ``done``, finite positive final validation loss,
+        not a WSD trunk (see :attr:`trunks`)."""
         r = self.runs
         if r.empty or "status" not in r.columns:
             return r.iloc[0:0]
-        ok = (r["status"] == "done") & np.isfinite(pd.to_numeric(r["final_val_loss"], errors="coerce"))
-        return r[ok & (r["final_val_loss"] > 0)].sort_values(["N", "D"]).reset_index(drop=True)
+        loss = pd.to_numeric(r["final_val_loss"], errors="coerce")
+        ok = (r["status"] == "done") & np.isfinite(loss) & (loss > 0) & ~self.trunks
+        return r[ok].sort_values(["N", "D"]).reset_index(drop=True)
 
 
 @dataclass
@@ -125,6 +140,10 @@ def law_data(data: SweepData) -> pd.DataFrame:
 def fit_law(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
     """Fit ``chinchilla`` with bootstrap CIs on the done runs; write ``fits/report-law.json``."""
     pts = law_data(data)
+    n_trunks = int(data.trunks.sum())
+    if n_trunks:
+        an.note("law", f"{n_trunks} WSD trunk run(s) (constant LR, no cooldown) are not used for the "
+                       "fit; their cooled-down branches are.")
     if pts.empty:
         an.note("law", "No run has finished with a finite validation loss, so no law was fitted.")
         return

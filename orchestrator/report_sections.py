@@ -42,7 +42,7 @@ def intro(data, an, figs) -> tuple:
                         "schedule", "seed", "final_val_loss") if c in runs.columns]
     r = runs[cols].sort_values([c for c in ("N", "D") if c in cols]).copy()
     if an.law is not None:
-        ok = r["status"].eq("done") & np.isfinite(pd.to_numeric(r["final_val_loss"], errors="coerce"))
+        ok = r["run_id"].isin(set(data.done["run_id"]))   # the runs the law was fitted to
         pred = np.full(len(r), np.nan)
         pred[ok.to_numpy()] = an.law.predict(r.loc[ok, ["N", "D"]].astype(float))
         r["predicted_loss"] = pred

@@ -1,0 +1,152 @@
+"""``scalelab demo``: the whole chain on a laptop, resumable.
+
+1. **Ladder**: ``Sweep(spec).run()`` trains every run of ``examples/quickstart.yaml`` on Ray
+   Tune (WSD trunks, then their cooldown branches), refitting the law live as runs finish.
+2. **Test-time scaling** on the trained checkpoints with vLLM (:mod:`evaluators.tts_run`):
+   one model per size (its longest-trained cooled-down run), strategies ``sample`` (pass@k),
+   ``majority``, ``best_of_n`` with the task's verifier and ``particle_filtering`` with the exact
+   step checker, over parallel budgets (n) and sequential budgets (max new tokens). Rows land in
+   the sweep directory's ``tts.parquet``.
+3. **Report**: law with bootstrap CIs, frontiers, test-time frontier, joint plan, report.html;
+   a summary table is printed.
+
+Both the sweep and the test-time run skip what is already stored, so re-running resumes. Ray:
+``RAY_ADDRESS`` when set, else one local instance shared by both stages.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SPEC = "examples/quickstart.yaml"
+QUICK_SPEC = "examples/demo_small.yaml"
+
+# Test-time settings of the demo (full / --quick). Strategies that need a reward model use the
+# task's exact checker ("oracle"): the answer verifier for best-of-n, the step checker for PF.
+TTS_FULL: dict[str, Any] = {
+    "task": {"name": "arith", "options": {"n_problems": 24}},
+    "strategies": ["sample", "majority", "best_of_n",
+                   {"name": "particle_filtering", "options": {"temperature": 1.0}}],
+    "budgets": {"parallel": [1, 2, 4, 8], "max_tokens": 64, "sequential": [24, 40], "n": 4},
+    "reward_models": ["oracle"],
+    "sampling": {"temperature": 0.8},
+    "engine": {"name": "vllm", "cpus": 1, "options": {"max_model_len": 256}},
+}
+TTS_QUICK: dict[str, Any] = {
+    **TTS_FULL,
+    "task": {"name": "arith", "options": {"n_problems": 8}},
+    "budgets": {"parallel": [1, 4], "max_tokens": 48, "sequential": [24], "n": 2},
+}
+MAX_MODELS = 4
+
+
+class DemoError(ValueError):
+    """Bad demo input (missing spec file, nothing trained): one line, exit code 2."""
+
+    exit_code = 2
+
+
+@dataclass
+class DemoResult:
+    """Where the demo left everything and how long each stage took."""
+
+    sweep_dir: Path
+    report: Path
+    timings: dict
+    analysis: Any = None
+
+
+def resolve_spec(spec: str | None, quick: bool) -> Path:
+    """The spec path: as given, else the (quick) default, looked up in CWD then the repo."""
+    name = spec or (QUICK_SPEC if quick else DEFAULT_SPEC)
+    for p in (Path(name), REPO / name):
+        if p.is_file():
+            return p.resolve()
+    raise DemoError(f"--spec: file {name!r} not found (looked in {os.getcwd()} and {REPO})")
+
+
+def pick_models(runs: pd.DataFrame, sweep_dir: Path, limit: int = MAX_MODELS) -> list[dict]:
+    """One model per size: its done run with the most tokens, preferring cooled-down runs
+    (WSD trunks at constant LR, i.e. runs other runs branch from, are used only if no branch
+    finished). Spread over the ladder when there are more sizes than ``limit``."""
+    done = runs[(runs["status"] == "done") & runs["checkpoint"].notna()].copy()
+    if done.empty:
+        raise DemoError("the sweep has no finished run to evaluate (see runs.parquet: status/reason)")
+    parents = set(runs.get("parent_run_id", pd.Series(dtype=str)).dropna().astype(str))
+    done["trunk"] = done["run_id"].astype(str).isin(parents)
+    best = (done.sort_values(["N", "trunk", "D"], ascending=[True, True, False])
+            .drop_duplicates("N", keep="first").reset_index(drop=True))
+    if len(best) > limit:
+        idx = sorted({round(i * (len(best) - 1) / (limit - 1)) for i in range(limit)})
+        best = best.iloc[idx]
+    out = []
+    for r in best.itertuples():
+        ck = Path(str(r.checkpoint))
+        out.append({"path": str(ck if ck.is_absolute() else sweep_dir / ck), "id": str(r.run_id)})
+    return out
+
+
+def tts_spec(name: str, storage: str, models: list[dict], quick: bool) -> dict:
+    """The test-time spec of the demo: rows go to ``<storage>/<name>/tts.parquet``."""
+    return {"name": name, "storage": storage, "models": models, **(TTS_QUICK if quick else TTS_FULL)}
+
+
+def _ray() -> bool:
+    """Connect to RAY_ADDRESS or start one local Ray for both stages; True if we started it."""
+    from orchestrator.sweep import ensure_ray
+
+    return ensure_ray()
+
+
+def run_demo(storage: str = "./scalelab_runs", spec: str | None = None, quick: bool = False,
+             bootstrap: int = 200, console: Any = None) -> DemoResult:
+    """Run (or resume) the demo; prints a summary table and the report path."""
+    from rich.console import Console
+
+    from orchestrator import Sweep, SweepSpec
+    from orchestrator.report import make_report
+
+    console = console or Console(stderr=False)
+    spec_path = resolve_spec(spec, quick)
+    sweep_spec = SweepSpec.from_yaml(spec_path)
+    storage = str(Path(storage).expanduser().resolve())
+    timings: dict[str, float] = {}
+    ours = _ray()
+    try:
+        console.rule(f"[bold]1/3 training ladder[/] {sweep_spec.name} ({spec_path.name})")
+        t0 = time.time()
+        result = Sweep(sweep_spec, storage=storage).run()
+        timings["train_s"] = time.time() - t0
+        sweep_dir = Path(result.sweep_dir)
+        runs = pd.read_parquet(sweep_dir / "runs.parquet")
+        models = pick_models(runs, sweep_dir)
+        console.rule(f"[bold]2/3 test-time scaling[/] on {len(models)} checkpoints with vLLM")
+        t0 = time.time()
+        from evaluators.tts_run import run_tts
+
+        run_tts(tts_spec(sweep_spec.name, storage, models, quick))
+        timings["tts_s"] = time.time() - t0
+    finally:
+        if ours:
+            import ray
+
+            ray.shutdown()
+    console.rule("[bold]3/3 laws, frontiers, plan, report[/]")
+    t0 = time.time()
+    rep = make_report(sweep_dir, bootstrap=bootstrap)
+    timings["report_s"] = time.time() - t0
+    from orchestrator.demo_summary import print_summary
+
+    print_summary(console, rep.data, rep.analysis, rep.path, timings)
+    return DemoResult(sweep_dir, rep.path, timings, rep.analysis)
+
+
+if __name__ == "__main__":  # vLLM spawns its engine process: keep the guard
+    run_demo(*sys.argv[1:2])
