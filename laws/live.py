@@ -12,8 +12,10 @@ rows and run rows, typically from a Ray Tune callback on another thread):
   carry ``key`` (deduplication key, default: a new key per row).
 
 Refits are debounced: at least ``min_points`` points, ``min_new_points`` new ones since the last
-attempt and ``min_interval_s`` seconds since it. A failing fit is recorded in the history and
-never raised; bad rows are counted in ``skipped``. With ``out_dir`` every successful fit is
+attempt and ``min_interval_s`` seconds since it (a point held back by the interval is fitted by
+the next due refit or by :meth:`LiveFitter.flush`). ``background=True`` runs refits on a worker
+thread so the caller (a Tune callback) never waits for a fit; :meth:`LiveFitter.close` joins it
+and fits what is left. A failing fit is recorded in the history and never raised; bad rows are counted in ``skipped``. With ``out_dir`` every successful fit is
 written atomically to ``<out_dir>/<form>_<k>.json`` and ``<form>_latest.json``, and the
 history (successes and errors) to ``<form>_history.json``.
 """
@@ -121,6 +123,7 @@ class LiveFitter:
     point_fn: Callable[[Mapping], dict | None] | None = None
     flops_per_token: float = 6.0
     fit_kwargs: dict = field(default_factory=dict)
+    background: bool = False
     history: list[FitRecord] = field(default_factory=list, init=False)
     skipped: int = field(default=0, init=False)
 
@@ -137,6 +140,7 @@ class LiveFitter:
         self._last_t = -math.inf
         self._lock = threading.Lock()       # guards points and history
         self._fit_lock = threading.Lock()   # one fit at a time
+        self._worker: threading.Thread | None = None
 
     # ------------------------------------------------------------------ ingestion
     def add(self, row: Mapping) -> FitRecord | None:
@@ -155,6 +159,11 @@ class LiveFitter:
                 return None  # exact duplicate: nothing new
             self._points[key] = pt
             self._serial += 1
+            if self.background:
+                if self._worker is None or not self._worker.is_alive():
+                    self._worker = threading.Thread(target=self.maybe_refit, name="LiveFitter", daemon=True)
+                    self._worker.start()
+                return None
         return self.maybe_refit()
 
     def feed(self, rows) -> FitRecord | None:
@@ -192,13 +201,13 @@ class LiveFitter:
             return True
         return new >= self.min_new_points and time.monotonic() - self._last_t >= self.min_interval_s
 
-    def maybe_refit(self, force: bool = False) -> FitRecord | None:
+    def maybe_refit(self, force: bool = False, blocking: bool = False) -> FitRecord | None:
         """Refit if due (``force`` skips the debounce, not ``min_points``); never raises.
 
-        If another thread is fitting, returns None at once: that thread re-checks for new points
-        when it finishes.
+        If another thread is fitting, returns None at once (unless ``blocking``): that thread
+        re-checks for new points when it finishes.
         """
-        if not self._fit_lock.acquire(blocking=False):
+        if not self._fit_lock.acquire(blocking=blocking):
             return None
         last = None
         try:
@@ -219,8 +228,18 @@ class LiveFitter:
         return last
 
     def flush(self) -> FitRecord | None:
-        """Refit now if any point arrived since the last attempt (end of a sweep)."""
-        return self.maybe_refit(force=True)
+        """Refit now if any point arrived since the last attempt (end of a sweep).
+
+        Waits for a background fit in progress first."""
+        with self._lock:
+            worker = self._worker
+        if worker is not None:
+            worker.join()
+        return self.maybe_refit(force=True, blocking=True)
+
+    def close(self) -> FitRecord | None:
+        """Join the background worker and fit the remaining points (alias of :meth:`flush`)."""
+        return self.flush()
 
     def _attempt(self, k: int, df: pd.DataFrame) -> FitRecord:
         import laws

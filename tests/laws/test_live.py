@@ -96,18 +96,19 @@ def test_debounce_and_replacement_of_rerun_rows():
     assert p["alpha"] == pytest.approx(0.3, rel=1e-3) and p["E"] == pytest.approx(1.5, rel=1e-3)
 
 
-def test_thread_safe_concurrent_feeding():
+@pytest.mark.parametrize("background", [False, True])
+def test_thread_safe_concurrent_feeding(background):
     rows = power_rows(12)
     batch = laws.fit("power_law", pd.DataFrame({"x": [6 * r["N"] * r["D"] for r in rows],
                                                 "y": [r["final_val_loss"] for r in rows]}))
-    lf = laws.LiveFitter("power_law", min_points=6, min_new_points=6)
+    lf = laws.LiveFitter("power_law", min_points=6, min_new_points=6, background=background)
     chunks = [rows[i::4] for i in range(4)]
     threads = [threading.Thread(target=lf.feed, args=(c,)) for c in chunks]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    lf.flush()
+    lf.close()
     assert lf.n_points == 12
     assert [r.k for r in lf.history] == list(range(len(lf.history)))
     for k, v in batch.params.items():
