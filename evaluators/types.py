@@ -38,7 +38,8 @@ class Sample:
     completion_tokens: int
     finish_reason: str               # "stop" | "length" | "eos"
     stop_reason: str | None = None   # the stop string hit, if any
-    meta: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)   # e.g. "cached_prompt_tokens" (prefix-cache hits)
+    prompt_token_ids: list[int] = field(default_factory=list)  # the prompt as the engine saw it
 
     @property
     def mean_logprob(self) -> float:

@@ -1,0 +1,286 @@
+"""The ``vllm`` engine: offline ``vllm.LLM``, in process or owned by a Ray actor.
+
+``VLLMEngine`` runs ``vllm.LLM`` in the calling process; ``VLLMActorEngine`` owns one inside a
+Ray actor (``num_gpus = tensor_parallel_size`` on GPU machines, CPU otherwise) and forwards
+``generate`` to it, tokenising locally. Both have the same interface, so one engine serves
+every strategy of a trial. Prefix caching is on; on CPU the KV block size is 32 (prefix reuse
+needs a multiple of 32, and 32 reuses far more than the default). Scripts that build one need
+an ``if __name__ == "__main__":`` guard (vLLM spawns its engine process).
+
+Seeds: with ``sampling.seed = s`` prompt ``i`` gets request seed ``s + i·n``; vLLM gives its
+``j``-th sample seed ``s + i·n + j``, so no two samples of one call share a seed.
+"""
+from __future__ import annotations
+
+import gc
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+from evaluators.accounting import ModelShape, dtype_bytes
+from evaluators.engines import register_engine
+from evaluators.errors import EvaluatorError
+from evaluators.types import Prompt, Sample, SamplingSpec
+
+
+def _on_gpu() -> bool:
+    """True when vLLM runs on a CUDA-like platform (not the CPU build)."""
+    from vllm.platforms import current_platform
+
+    return not current_platform.is_cpu()
+
+
+def to_vllm_params(sampling: SamplingSpec, request_seed: int | None):
+    """Translate a :class:`SamplingSpec` into ``vllm.SamplingParams``."""
+    from vllm import SamplingParams
+
+    return SamplingParams(
+        n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
+        max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
+        include_stop_str_in_output=sampling.include_stop, seed=request_seed,
+        logprobs=0 if sampling.logprobs else None)
+
+
+def request_seeds(sampling: SamplingSpec, n_prompts: int) -> list[int | None]:
+    """Per-prompt request seeds spaced ``n`` apart (None when the spec has no seed)."""
+    if sampling.seed is None:
+        return [None] * n_prompts
+    return [int(sampling.seed) + i * max(1, sampling.n) for i in range(n_prompts)]
+
+
+def samples_of(output, want_logprobs: bool) -> list[Sample]:
+    """Convert one ``vllm.RequestOutput`` into :class:`Sample` objects."""
+    prompt_ids = list(output.prompt_token_ids or [])
+    cached = int(getattr(output, "num_cached_tokens", 0) or 0)
+    out = []
+    for c in output.outputs:
+        ids = list(c.token_ids)
+        lps = [next(iter(d.values())).logprob if len(d) == 1 else d[t].logprob
+               for t, d in zip(ids, c.logprobs)] if (want_logprobs and c.logprobs) else []
+        stop_reason = c.stop_reason if isinstance(c.stop_reason, str) else None
+        if c.finish_reason == "length":
+            finish = "length"
+        else:
+            finish = "stop" if stop_reason is not None else "eos"
+        out.append(Sample(text=c.text, token_ids=ids, logprobs=lps,
+                          cumulative_logprob=float(c.cumulative_logprob or sum(lps)),
+                          prompt_tokens=len(prompt_ids), completion_tokens=len(ids),
+                          finish_reason=finish, stop_reason=stop_reason,
+                          prompt_token_ids=prompt_ids, meta={"cached_prompt_tokens": cached}))
+    return out
+
+
+def _as_vllm_prompt(p: Prompt):
+    """Text stays text; a sequence of ints becomes ``TokensPrompt(prompt_token_ids=...)``."""
+    if isinstance(p, str):
+        return p
+    from vllm.inputs import TokensPrompt
+
+    ids = [int(t) for t in p]
+    if not ids:
+        raise EvaluatorError("engine: a token-id prompt must not be empty")
+    return TokensPrompt(prompt_token_ids=ids)
+
+
+class _TokenizerMixin:
+    """``tokenize``/``detokenize`` with a local HF tokenizer (no engine round-trip)."""
+
+    _tok: Any
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids of ``text`` without special tokens."""
+        return list(self._tok.encode(text, add_special_tokens=False))
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        """Text of token ids (special tokens dropped)."""
+        return self._tok.decode(list(ids), skip_special_tokens=True)
+
+
+def _load_tokenizer(model: str):
+    """The HF tokenizer of a model directory (local files only)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model, local_files_only=os.path.isdir(model))
+
+
+def _check_model(model: str) -> str:
+    """Validate the ``model`` option (a local HF directory or a hub name)."""
+    if not isinstance(model, (str, Path)) or not str(model):
+        raise EvaluatorError(f"engine: model must be an HF directory path, got {model!r}")
+    model = str(model)
+    if os.path.sep in model and not (Path(model) / "config.json").is_file():
+        raise EvaluatorError(f"engine: model directory {model!r} has no config.json")
+    return model
+
+
+class VLLMEngine(_TokenizerMixin):
+    """``vllm.LLM`` in this process (see the module docstring for seeds and caching)."""
+
+    def __init__(self, model: str, *, model_id: str | None = None, dtype: str = "auto",
+                 max_model_len: int | None = 1024, tensor_parallel_size: int = 1,
+                 gpu_memory_utilization: float = 0.85, enable_prefix_caching: bool = True,
+                 block_size: int | None = None, seed: int = 0, llm_kwargs: dict | None = None):
+        self.model = _check_model(model)
+        self.model_id = model_id or Path(self.model).name
+        from vllm import LLM
+
+        kwargs: dict[str, Any] = dict(model=self.model, dtype=dtype, seed=seed,
+                                      enable_prefix_caching=enable_prefix_caching,
+                                      tensor_parallel_size=tensor_parallel_size)
+        if max_model_len:
+            kwargs["max_model_len"] = int(max_model_len)
+        gpu = _on_gpu()
+        if gpu:
+            kwargs["gpu_memory_utilization"] = gpu_memory_utilization
+        if block_size or not gpu:
+            kwargs["block_size"] = int(block_size or 32)
+        kwargs.update(llm_kwargs or {})
+        self.llm = LLM(**kwargs)
+        served = self.llm.llm_engine.model_config.dtype
+        self.shape = ModelShape.from_hf_dir(self.model, dtype=dtype_bytes_name(served)) \
+            if Path(self.model).is_dir() else ModelShape.from_config(
+                self.llm.llm_engine.model_config.hf_config, dtype=dtype_bytes_name(served))
+        self.n_params = self.shape.n_params
+        self._tok = _load_tokenizer(self.model)
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[list[Sample]]:
+        """``sampling.n`` samples for every prompt, in prompt order."""
+        if isinstance(prompts, str):
+            raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
+        if not prompts:
+            return []
+        seeds = request_seeds(sampling, len(prompts))
+        if sampling.seed is None:
+            params = to_vllm_params(sampling, None)
+        else:
+            params = [to_vllm_params(sampling, s) for s in seeds]
+        outs = self.llm.generate([_as_vllm_prompt(p) for p in prompts], params, use_tqdm=False)
+        return [samples_of(o, sampling.logprobs) for o in outs]
+
+    def reset_prefix_cache(self) -> None:
+        """Drop cached prefixes (for benchmarks that must not reuse a previous run's cache)."""
+        self.llm.reset_prefix_cache()
+
+    def shutdown(self) -> None:
+        """Stop the engine process and free its memory; safe to call twice."""
+        llm, self.llm = getattr(self, "llm", None), None
+        if llm is not None:
+            try:
+                llm.llm_engine.engine_core.shutdown()
+            finally:
+                del llm
+                gc.collect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+def dtype_bytes_name(dtype) -> str:
+    """A dtype's name as :func:`evaluators.accounting.dtype_bytes` expects it."""
+    name = str(dtype).removeprefix("torch.")
+    dtype_bytes(name)  # validates
+    return name
+
+
+class VLLMActorEngine(_TokenizerMixin):
+    """A :class:`VLLMEngine` owned by a Ray actor; same interface, tokenises locally.
+
+    ``num_gpus`` defaults to ``tensor_parallel_size`` when Ray sees GPUs, else 0 (the CPU build).
+    ``ray.init()`` is called (locally) if Ray is not initialised yet.
+    """
+
+    def __init__(self, model: str, *, num_gpus: float | None = None, num_cpus: float = 1,
+                 model_id: str | None = None, **engine_options):
+        import ray
+
+        self.model = _check_model(model)
+        self.model_id = model_id or Path(self.model).name
+        if not ray.is_initialized():
+            ray.init(include_dashboard=False, log_to_driver=False)
+        if num_gpus is None:
+            has_gpu = ray.cluster_resources().get("GPU", 0) > 0
+            num_gpus = engine_options.get("tensor_parallel_size", 1) if has_gpu else 0
+        env = {k: v for k, v in os.environ.items()
+               if k.startswith(("VLLM_", "HF_", "TRANSFORMERS_", "TOKENIZERS_", "OMP_"))
+               or k == "TMPDIR"}
+        actor_cls = ray.remote(_VLLMActor).options(
+            num_gpus=num_gpus, num_cpus=num_cpus, runtime_env={"env_vars": env})
+        self._actor = actor_cls.remote(self.model, model_id=self.model_id, **engine_options)
+        self.shape = ModelShape(**ray.get(self._actor.shape.remote()))
+        self.n_params = self.shape.n_params
+        self._tok = _load_tokenizer(self.model)
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[list[Sample]]:
+        """``sampling.n`` samples for every prompt, generated inside the actor."""
+        import ray
+
+        if isinstance(prompts, str):
+            raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
+        prompts = [p if isinstance(p, str) else [int(t) for t in p] for p in prompts]
+        return ray.get(self._actor.generate.remote(prompts, sampling))
+
+    def reset_prefix_cache(self) -> None:
+        """Drop cached prefixes inside the actor."""
+        import ray
+
+        ray.get(self._actor.reset_prefix_cache.remote())
+
+    def alive(self) -> bool:
+        """True while the actor answers (an engine that died can be rebuilt by the caller)."""
+        import ray
+
+        try:
+            ray.get(self._actor.ping.remote(), timeout=30)
+            return True
+        except Exception:  # noqa: BLE001 — any failure means "not alive"
+            return False
+
+    def shutdown(self) -> None:
+        """Shut the engine down and kill the actor; safe to call twice."""
+        import ray
+
+        actor, self._actor = getattr(self, "_actor", None), None
+        if actor is None:
+            return
+        try:
+            ray.get(actor.shutdown.remote(), timeout=60)
+        except Exception:  # noqa: BLE001 — the actor may already be dead
+            pass
+        ray.kill(actor)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.shutdown()
+
+
+class _VLLMActor:
+    """Ray actor body holding one :class:`VLLMEngine`."""
+
+    def __init__(self, model: str, **options):
+        self.engine = VLLMEngine(model, **options)
+
+    def shape(self) -> dict:
+        return self.engine.shape.to_dict()
+
+    def generate(self, prompts, sampling):
+        return self.engine.generate(prompts, sampling)
+
+    def reset_prefix_cache(self):
+        self.engine.reset_prefix_cache()
+
+    def ping(self) -> bool:
+        return True
+
+    def shutdown(self):
+        self.engine.shutdown()
+
+
+@register_engine("vllm")
+def make_vllm_engine(model: str, actor: bool = False, **options):
+    """Registry entry: ``VLLMActorEngine`` when ``actor=True``, else in-process ``VLLMEngine``."""
+    return VLLMActorEngine(model, **options) if actor else VLLMEngine(model, **options)
