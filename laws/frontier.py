@@ -108,8 +108,8 @@ def frontier_envelope(data: Any, *, flops_per_token: float = 6.0, run: str | Non
     ``data`` has columns ``N, D, loss`` and optionally ``C`` (else ``C = flops_per_token·N·D``)
     and a run column (``run``, ``run_id`` or the name given as ``run``): rows of one run form a
     loss-vs-FLOPs curve (interpolated linearly in log C). Without a run column the rows of each
-    distinct N form one curve. At each of ``n_grid`` log-spaced FLOP values (plus every observed
-    C) the curve with the lowest loss wins; the winners' (C, N, D) are fitted with
+    distinct N form one curve (``D`` is the tokens seen at that point). At each of ``n_grid``
+    log-spaced FLOP values (plus every observed C when there are few) the curve with the lowest loss wins; the winners' (C, N, D) are fitted with
     ``log N = log kN + a log C`` (and likewise D). Bootstrap replicates resample whole runs.
     """
     df = as_frame(data, ("N", "D", "loss"), "frontier_envelope")
@@ -118,7 +118,9 @@ def frontier_envelope(data: Any, *, flops_per_token: float = 6.0, run: str | Non
     key = df[run] if run else df["N"]
     groups = [g.sort_values("C") for _, g in df.groupby(key, sort=True)]
     lc_all = np.log(df["C"].to_numpy())
-    grid = np.union1d(np.linspace(lc_all.min(), lc_all.max(), n_grid), lc_all)
+    grid = np.linspace(lc_all.min(), lc_all.max(), n_grid)
+    if np.unique(lc_all).size <= 4 * n_grid:  # few points: evaluate at every observed C too
+        grid = np.union1d(grid, lc_all)
     G = len(groups)
     if G < 2:
         raise err("frontier_envelope: need at least 2 runs (or 2 distinct N), got %d" % G)
@@ -160,8 +162,9 @@ def frontier_envelope(data: Any, *, flops_per_token: float = 6.0, run: str | Non
         rng = np.random.default_rng(seed)
         counts = rng.multinomial(G, np.full(G, 1 / G), size=bootstrap)
         parts = []
-        for s in range(0, bootstrap, 256):  # bound memory: (256, P, G) floats per chunk
-            e, ok = solve(counts[s:s + 256] > 0)
+        chunk = max(1, int(2e7 // (len(grid) * G)))  # bound memory: (chunk, P, G) floats
+        for s in range(0, bootstrap, chunk):
+            e, ok = solve(counts[s:s + chunk] > 0)
             parts.append(e[ok])
         boot = np.concatenate(parts)
     return _make("envelope", est[0], boot, bootstrap, points,
