@@ -11,6 +11,7 @@ export RAY_USAGE_STATS_ENABLED ?= 0
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 export VLLM_CPU_KVCACHE_SPACE ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
 
 .PHONY: install demo test test-fast bench clean
 

@@ -21,6 +21,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# Threaded OpenBLAS makes the small scipy problems of laws/ ~20x slower on a busy 2-core box.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # A short, private Ray temp dir: unix socket paths must stay < 108 chars, and a private dir
 # keeps ray.init() from attaching to a cluster someone else started on this machine.
 os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="slray-", dir="/tmp"))
@@ -38,3 +40,41 @@ def ray_local():
                  runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
     yield ray
     ray.shutdown()
+
+
+# --- arith_checkpoint (owned by the trainer engineer) -------------------------------------
+# A width-64, depth-2, head_dim-32 Llama (N≈107K) trained on arith level 2 by the real trainer.
+# Cached under $SCALELAB_TEST_MODEL_CACHE/arith-<run_id>/ when that variable is set (the run id
+# changes whenever this config does, so a stale cache is never reused).
+ARITH_FIXTURE = dict(sweep="fixture", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
+                     data={"source": "arith", "level": 2}, lr=1e-2, batch_tokens=2048,
+                     tokens=2048 * 1600, schedule="cosine", warmup_frac=0.05, min_lr_frac=0.1,
+                     eval_every=400, log_every=100, seed=0, cpus=2)
+
+
+@pytest.fixture(scope="session")
+def arith_checkpoint(tmp_path_factory) -> Path:
+    """Path of an HF directory (model + tokenizer) trained on arith level 2 (≈1–2 min CPU)."""
+    import shutil
+
+    from orchestrator.runconfig import RunConfig
+    from orchestrator.train import train_run
+
+    cfg = RunConfig(**ARITH_FIXTURE)
+    cache = os.environ.get("SCALELAB_TEST_MODEL_CACHE")
+    cached = Path(cache) / f"arith-{cfg.run_id}" if cache else None
+    if cached is not None and (cached / "config.json").exists():
+        return cached
+    res = train_run(cfg, tmp_path_factory.mktemp("arith_ckpt"))
+    assert res.status == "done", f"arith fixture training {res.status}: {res.reason}"
+    if cached is None:
+        return Path(res.checkpoint)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(res.checkpoint, tmp)
+    if cached.exists():  # another session cached it meanwhile
+        shutil.rmtree(tmp)
+    else:
+        os.replace(tmp, cached)
+    return cached
