@@ -36,7 +36,7 @@ def _chunk(args: tuple[np.random.SeedSequence, int, np.ndarray]) -> np.ndarray:
     n = prob.y.shape[-1]
     W = np.random.default_rng(seq).multinomial(n, np.full(n, 1.0 / n), size=size).astype(float)
     with single_thread():
-        return batched_lm(prob, theta0, W)
+        return batched_lm(prob, theta0, W)[0]
 
 
 def chunk_size(problem: Any) -> int:
@@ -82,10 +82,11 @@ def run_bootstrap(problem: Any, theta0: np.ndarray, n_boot: int, seed: int,
 
 
 def batched_lm(problem: Any, theta0: np.ndarray, W: np.ndarray, max_iter: int = 200,
-               rtol: float = 1e-10) -> np.ndarray:
+               rtol: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
     """Minimise every weighted replicate objective at once (Levenberg-Marquardt on IRLS curvature).
 
-    ``W`` (R, n) are replicate weights; all replicates start at ``theta0``.  Each iteration
+    ``W`` (R, n) are replicate weights; replicates start at ``theta0`` ((p,) for all, or (R, p)).
+    Each iteration
     takes a damped Gauss-Newton step for every active replicate with Huber's IRLS weights
     (1/delta inside, 1/|r| outside), accepts it only where the objective drops, and adapts the
     damping per replicate.  Returns thetas (R, p), projected onto the form's bounds.
@@ -93,9 +94,9 @@ def batched_lm(problem: Any, theta0: np.ndarray, W: np.ndarray, max_iter: int = 
     form, y, loss, delta = problem.form, problem.y, problem.loss, problem.delta
     lo = np.array([-np.inf if b[0] is None else b[0] for b in problem.bounds])
     hi = np.array([np.inf if b[1] is None else b[1] for b in problem.bounds])
-    R, p = W.shape[0], theta0.size
+    R, p = W.shape[0], np.shape(theta0)[-1]
     Wn = W / W.sum(1, keepdims=True)
-    theta = np.tile(np.clip(theta0, lo, hi), (R, 1))
+    theta = np.clip(np.broadcast_to(theta0, (R, p)), lo, hi).astype(float)
 
     def evaluate(th, wn):
         with np.errstate(all="ignore"):
@@ -136,6 +137,7 @@ def batched_lm(problem: Any, theta0: np.ndarray, W: np.ndarray, max_iter: int = 
         theta[acc], obj[acc], g[acc], H[acc] = cand[ok], oc[ok], gc[ok], Hc[ok]
         mu[acc] = np.maximum(mu[acc] * 0.3, 1e-12)
         mu[ia[~ok]] *= 10.0
-        done = (ok & (gain < rtol)) | (mu[ia] > 1e12) | ~np.all(np.isfinite(cand), 1)
+        tiny = np.max(np.abs(step) / (1.0 + np.abs(theta[ia])), axis=1) < 1e-10
+        done = (ok & ((gain < rtol) | tiny)) | (mu[ia] > 1e8) | ~np.all(np.isfinite(cand), 1)
         active[ia[done]] = False
-    return theta
+    return theta, obj

@@ -18,7 +18,7 @@ from laws._blas import single_thread
 from laws.errors import LawFitError
 from laws.forms import Form, get_form
 
-N_LOCAL = 8  # L-BFGS-B runs from this many best (distinct) grid starts
+N_LOCAL = 8  # refine this many best (distinct) grid starts
 _LBFGS = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-10, "maxls": 50}
 
 
@@ -77,7 +77,8 @@ class Problem:
 
     def solve(self, starts: np.ndarray, n_local: int = N_LOCAL,
               w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """Evaluate all starts at once, run L-BFGS-B from the ``n_local`` best distinct ones."""
+        """Evaluate all starts at once; refine the ``n_local`` best distinct ones together
+        (batched Levenberg-Marquardt), then polish the best with L-BFGS-B."""
         vals = np.concatenate([self.values(c, w) for c in np.array_split(starts, max(1, starts.size // 2_000_000 + 1))]) \
             if len(starts) else np.array([])
         order = np.argsort(vals, kind="stable")
@@ -90,12 +91,15 @@ class Problem:
         if not picked:
             raise LawFitError(f"form {self.form.name!r}: the objective is not finite at any start "
                               "(check the data's scale and columns)")
-        best, best_v = picked[0], math.inf
-        for x0 in picked:
-            x, v = self.local(x0, w)
-            if v < best_v:
-                best, best_v = x, v
-        return best, best_v
+        from laws.bootstrap import batched_lm
+
+        starts = np.array(picked)
+        W = np.ones((len(starts), self.y.shape[-1])) if w is None else np.tile(w, (len(starts), 1))
+        thetas, objs = batched_lm(self, starts, W)
+        best = thetas[int(np.argmin(objs))]
+        x, v = self.local(best, w)            # polish the best basin with L-BFGS-B
+        v0 = float(self.values(best[None, :], w)[0])
+        return (x, v) if v <= v0 else (best, v0)
 
 
 @dataclass
