@@ -193,6 +193,7 @@ class Sweep:
              recorder: SweepRecorder) -> None:
         from ray import tune
 
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")   # verbose=0 then prints nothing
         name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
         storage = str(self.store.local_path("tune")) if self.store.local else self.store.uri + "/tune"
         tuner = tune.Tuner(

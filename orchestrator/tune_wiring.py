@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import json
 import math
 import os
@@ -21,7 +22,7 @@ from typing import Any, Callable
 
 from orchestrator.runconfig import RunConfig
 
-DEFAULT_TRAINER = "orchestrator.train:run_trial"
+DEFAULT_TRAINER = "orchestrator.train_ddp:run_trial"
 OBJECTIVE = "objective"
 _BIG = 1.0e9
 
@@ -30,8 +31,6 @@ def load_trainer(path: str) -> Callable:
     """Import ``module:function`` or ``/path/to/file.py:function``."""
     mod, _, fn = path.rpartition(":")
     if mod.endswith(".py"):
-        import importlib.util
-
         import sys
 
         name = f"_scalelab_trainer_{Path(mod).stem}"
