@@ -112,7 +112,9 @@ def batched_lm(problem: Any, theta0: np.ndarray, W: np.ndarray, max_iter: int = 
                 h, dh, om = 0.5 * r * r, r, np.ones_like(r)
             obj = np.einsum("rn,rn->r", h, wn)
         obj = np.where(np.isfinite(obj), obj, np.inf)
-        return obj, np.einsum("rn,rnp->rp", dh * wn, J), np.einsum("rn,rnp,rnq->rpq", om * wn, J, J)
+        Jt = np.swapaxes(J, 1, 2)                                   # (r, p, n)
+        grad = np.matmul(Jt, (dh * wn)[:, :, None])[:, :, 0]
+        return obj, grad, np.matmul(Jt * (om * wn)[:, None, :], J)
 
     obj, g, H = evaluate(theta, Wn)
     mu = np.full(R, 1e-3)
