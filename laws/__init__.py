@@ -18,7 +18,9 @@ from laws.forms import forms as _forms
 
 forms = _forms
 
-__all__ = ["LawFitError", "LawFit", "fit", "forms", "Form", "get_form", "register"]
+__all__ = ["LawFitError", "LawFit", "fit", "forms", "Form", "get_form", "register",
+           "compute_optimal", "extrapolation_error", "frontier_envelope", "frontier_isoflop",
+           "frontier_closed_form", "LiveFitter", "tts_frontier", "plan"]
 
 # Names provided by sibling modules that may not exist yet (frontier, live, tts, planner).
 _OPTIONAL = {
