@@ -10,7 +10,7 @@ Ray Train workers. What a run leaves in ``workdir``:
 - ``at_tokens/<T>/state.pt``: a trunk's state at each ``save_at_tokens`` count (WSD branches
   start there; a branch's cooldown starts at its ``branch_from_tokens``).
 - ``final/``: the HF model + tokenizer directory (written to a temp dir, then renamed).
-- ``result.json``: the :class:`TrainResult`.
+- ``train_result.json``: the :class:`TrainResult` (``result.json`` belongs to the Tune trial).
 
 Step rows (DESIGN.md schema) go to ``report(row)`` at step 1, every ``log_every`` steps, at
 every eval point and at the last step; ``step`` counts optimizer steps done, ``tokens`` and
@@ -186,6 +186,7 @@ def train_loop(cfg: RunConfig, workdir: Path, report: Callable[[dict], None] | N
                tokenizer_dir: Path | None, parent_workdir: Path | None, dist: Dist) -> TrainResult:
     """The training loop shared by single-process and DDP runs (rank 0 reports and saves)."""
     torch.set_num_threads(max(1, int(cfg.cpus)))
+    workdir.mkdir(parents=True, exist_ok=True)
     device = torch.device(dist.device or ("cuda" if cfg.gpus > 0 and torch.cuda.is_available() else "cpu"))
     source = get_data_source(cfg.data)
     if tokenizer_dir is not None:
@@ -309,16 +310,15 @@ def train_loop(cfg: RunConfig, workdir: Path, report: Callable[[dict], None] | N
         t_win = time.perf_counter()
     steps = step + 1
     D = steps * cfg.batch_tokens
-    final = None
-    if status == "done" and lead:
-        final = str(_save_final(raw, tok, workdir))
-    if status == "done" and not math.isfinite(val_loss) and start >= total:  # resumed after end
+    if status == "done" and start >= total:  # called again after the run had finished
         val_loss = _evaluate(model, source, cfg, dist, device, micro, amp)
-        final = str(workdir / "final") if lead else None
+    final = str(_save_final(raw, tok, workdir)) if status == "done" and lead else None
     dist.barrier()
     result = TrainResult(status, reason, N, N_total, D, float(D * fpt["exact"]),
                          float(D * fpt["six_n"]), val_loss if status == "done" else float("nan"),
                          final, steps)
     if lead:
-        (workdir / "result.json").write_text(json.dumps(result.to_dict()))
+        tmp = workdir / f".train_result.json.tmp{os.getpid()}"
+        tmp.write_text(json.dumps(result.to_dict()))
+        os.replace(tmp, workdir / "train_result.json")
     return result

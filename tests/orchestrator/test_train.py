@@ -45,7 +45,7 @@ def test_rows_result_and_final_checkpoint(tmp_path):
     assert math.isnan(rows[1]["val_loss"]) and last["val_loss"] == pytest.approx(res.final_val_loss)
     assert math.isnan(last["mfu"]) and last["tokens_per_s"] > 0
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
-    assert json.loads((tmp_path / "result.json").read_text())["status"] == "done"
+    assert json.loads((tmp_path / "train_result.json").read_text())["status"] == "done"
     model = AutoModelForCausalLM.from_pretrained(res.checkpoint)
     tok = load_tokenizer(res.checkpoint)
     assert model.config.eos_token_id == tok.eos_token_id
