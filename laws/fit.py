@@ -79,8 +79,10 @@ class Problem:
               w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
         """Evaluate all starts at once; refine the ``n_local`` best distinct ones together
         (batched Levenberg-Marquardt), then polish the best with L-BFGS-B."""
-        vals = np.concatenate([self.values(c, w) for c in np.array_split(starts, max(1, starts.size // 2_000_000 + 1))]) \
-            if len(starts) else np.array([])
+        prep = self.prep if isinstance(self.prep, dict) else {}
+        width = max([self.y.shape[-1]] + [np.size(v) for v in prep.values()])
+        parts = max(1, -(-len(starts) * width // 2_000_000))     # bound memory: ~2M cells per block
+        vals = np.concatenate([self.values(c, w) for c in np.array_split(starts, parts)])
         order = np.argsort(vals, kind="stable")
         picked: list[np.ndarray] = []
         for i in order:

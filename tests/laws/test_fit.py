@@ -1,6 +1,7 @@
 """laws.fit end to end: robustness, prediction, JSON round trip, bootstrap bookkeeping."""
 from __future__ import annotations
 
+import importlib
 import json
 import math
 
@@ -72,7 +73,9 @@ def test_json_round_trip_with_bootstrap():
     np.testing.assert_array_equal(full.boot_params, fit.boot_params)
 
 
-def test_bootstrap_is_seeded_independent_of_workers_and_brackets_estimate():
+def test_bootstrap_is_seeded_independent_of_workers_and_brackets_estimate(monkeypatch):
+    bs = importlib.import_module("laws.bootstrap")
+    monkeypatch.setattr(bs, "CHUNK", 10)     # 4 chunks, so workers=2 really uses 2 processes
     df = _data(n=60)
     a = laws.fit("chinchilla", df, bootstrap=40, seed=7, workers=1)
     b = laws.fit("chinchilla", df, bootstrap=40, seed=7, workers=2)
