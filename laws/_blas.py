@@ -46,6 +46,12 @@ def _libraries() -> list[tuple[ctypes.CDLL, str]]:
     return out
 
 
+def reset_lock() -> None:
+    """Give this process a fresh lock (called in forked worker processes)."""
+    global _lock
+    _lock = threading.Lock()
+
+
 @contextlib.contextmanager
 def single_thread() -> Iterator[None]:
     """Context manager: OpenBLAS at 1 thread inside, previous thread counts restored after."""

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from laws import _blas
 from laws._blas import single_thread
 
 CHUNK = 500                   # max replicates per chunk
@@ -28,6 +29,7 @@ _PROBLEM: Any = None
 def _init(problem: Any) -> None:
     global _PROBLEM
     _PROBLEM = problem
+    _blas.reset_lock()   # a forked child must not inherit a lock held by another parent thread
 
 
 def _chunk(args: tuple[np.random.SeedSequence, int, np.ndarray]) -> np.ndarray:

@@ -210,8 +210,10 @@ class MultiPower(_Schedule):
         sG = red(G)
         if not jac:
             return B * sG, None
-        dx = be * pw / (1.0 + x) * x                     # dG/dlogC
-        return B * sG, [sG, B * red(dx), B * red(pw * lx1), -B * red(dx * prep["leta"])]
+        with np.errstate(divide="ignore"):
+            dx = be * pw / (1.0 + 1.0 / x)               # dG/dlogC = beta*(x+1)^-beta * x/(x+1)
+        dbe = np.where(pw > 0, pw * lx1, 0.0)            # finite when an LR of 0 makes x = inf
+        return B * sG, [sG, B * red(dx), B * red(dbe), -B * red(dx * prep["leta"])]
 
     def model_jac(self, theta, prep):
         theta = np.atleast_2d(theta)
