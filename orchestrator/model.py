@@ -54,8 +54,9 @@ def build_model(width: int, depth: int, head_dim: int, vocab_size: int, seq_len:
                 seed: int = 0):
     """Build a freshly initialised ``LlamaForCausalLM`` (fp32, untied embeddings, RoPE).
 
-    ``max_position_embeddings`` is ``max(seq_len, 128)`` rounded up to a power of two, so
-    serving may use a slightly longer context than training without RoPE tables running out.
+    ``max_position_embeddings`` is ``max(seq_len, 2048)``: RoPE has no learned positions, so
+    this only bounds the context vLLM will accept (``max_model_len``); quality beyond the
+    training ``seq_len`` is not promised.
     """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -67,7 +68,7 @@ def build_model(width: int, depth: int, head_dim: int, vocab_size: int, seq_len:
         vocab_size=vocab_size, hidden_size=width, intermediate_size=intermediate_size(width),
         num_hidden_layers=depth, num_attention_heads=width // head_dim,
         num_key_value_heads=width // head_dim, head_dim=head_dim,
-        max_position_embeddings=max(128, 1 << (seq_len - 1).bit_length()),
+        max_position_embeddings=max(seq_len, 2048),
         rms_norm_eps=1e-5, initializer_range=0.02, tie_word_embeddings=False,
         attention_bias=False, mlp_bias=False, use_cache=True,
         rope_theta=10000.0, torch_dtype="float32",
