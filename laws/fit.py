@@ -126,6 +126,7 @@ class LawFit:
     n_boot: int = 0
     seed: int = 0
     boot_params: np.ndarray | None = None
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # input col -> (min, max)
 
     @property
     def param_names(self) -> list[str]:
@@ -157,6 +158,7 @@ class LawFit:
             "n_points": int(self.n_points), "options": _json_opts(self.options),
             "loss": self.loss, "delta": float(self.delta), "objective": _jf(self.objective),
             "n_boot": int(self.n_boot), "seed": int(self.seed),
+            "ranges": {k: [float(lo), float(hi)] for k, (lo, hi) in self.ranges.items()},
         }
         if include_boot and self.boot_params is not None:
             d["boot_params"] = np.asarray(self.boot_params).tolist()
@@ -174,9 +176,24 @@ class LawFit:
                        loss=d.get("loss", "huber"), delta=float(d.get("delta", 1e-3)),
                        objective=_fj(d.get("objective")), n_boot=int(d.get("n_boot", 0)),
                        seed=int(d.get("seed", 0)),
+                       ranges={k: (float(v[0]), float(v[1]))
+                               for k, v in d.get("ranges", {}).items()},
                        boot_params=None if boot is None else np.asarray(boot, float))
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise LawFitError(f"fit dict: malformed ({exc!r})") from None
+
+
+def _input_ranges(form: Form, data: Any) -> dict[str, tuple[float, float]]:
+    """(min, max) of each numeric input column of the data the fit saw (for extrapolation flags)."""
+    out = {}
+    for c in form.inputs:
+        try:
+            v = np.asarray(data[c], dtype=float)
+        except (KeyError, TypeError, ValueError):
+            continue
+        if v.size and np.isfinite(v).any():
+            out[c] = (float(np.nanmin(v)), float(np.nanmax(v)))
+    return out
 
 
 def _jf(x: float) -> float | None:
@@ -240,7 +257,8 @@ def _fit(form: Any, data: Any, bootstrap: Any, seed: int, loss: Any, delta: Any,
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
     out = LawFit(form=f.name, params=params, r2=r2, residuals=resid, n_points=len(y), options=opts,
-                 loss=loss, delta=delta, objective=obj, n_boot=n_boot, seed=int(seed))
+                 loss=loss, delta=delta, objective=obj, n_boot=n_boot, seed=int(seed),
+                 ranges=_input_ranges(f, data))
     if n_boot:
         boot = run_bootstrap(prob, theta, n_boot, seed, workers)
         out.boot_params = boot

@@ -113,3 +113,15 @@ def test_warmup_option_changes_the_forward_area():
     warm = fit.predict(df)
     np.testing.assert_allclose(cold - 2.0, 1.0 / (1e-3 * np.array([100, 200, 300])))
     np.testing.assert_allclose(warm - 2.0, 1.0 / (1e-3 * np.array([50.5, 150.5, 250.5])))
+
+
+def test_fit_records_input_ranges_and_round_trips_them():
+    """The fit remembers the range of each input so users of it can flag extrapolation."""
+    rng = np.random.default_rng(3)
+    N = np.repeat([1e6, 3e6, 1e7, 3e7], 4)
+    D = np.tile([2e7, 6e7, 2e8, 6e8], 4)
+    loss = 1.7 + 400 / N ** 0.34 + 410 / D ** 0.28
+    fit = laws.fit("chinchilla", {"N": N, "D": D, "loss": loss * (1 + 0.005 * rng.standard_normal(16))})
+    assert fit.ranges["N"] == (1e6, 3e7) and fit.ranges["D"] == (2e7, 6e8)
+    back = laws.LawFit.from_dict(json.loads(json.dumps(fit.to_dict())))
+    assert back.ranges == fit.ranges
