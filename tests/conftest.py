@@ -46,15 +46,18 @@ def ray_local():
 # A width-64, depth-2, head_dim-32 Llama (N≈107K) trained on arith level 2 by the real trainer.
 # Cached under $SCALELAB_TEST_MODEL_CACHE/arith-<run_id>/ when that variable is set (the run id
 # changes whenever this config does, so a stale cache is never reused).
+# Measured: 3.28M tokens, ~50k tokens/s on one idle core (~70 s); final val loss 0.48;
+# on 100 held-out level-2 problems at T=0.8: pass@1 0.41, maj@8 0.47, pass@8 0.74.
+# One thread on purpose: two OpenMP threads spin badly when the machine is shared.
 ARITH_FIXTURE = dict(sweep="fixture", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
                      data={"source": "arith", "level": 2}, lr=1e-2, batch_tokens=2048,
                      tokens=2048 * 1600, schedule="cosine", warmup_frac=0.05, min_lr_frac=0.1,
-                     eval_every=400, log_every=100, seed=0, cpus=2)
+                     eval_every=400, log_every=100, seed=0, cpus=1)
 
 
 @pytest.fixture(scope="session")
 def arith_checkpoint(tmp_path_factory) -> Path:
-    """Path of an HF directory (model + tokenizer) trained on arith level 2 (≈1–2 min CPU)."""
+    """Path of an HF directory (model + tokenizer) trained on arith level 2 (≈70 s, 1 thread)."""
     import shutil
 
     from orchestrator.runconfig import RunConfig
