@@ -161,6 +161,8 @@ class Sweep:
         trainable = tune.with_resources(tw.trial_fn, tw.trial_resources(
             spec.resources.cpus, spec.resources.gpus, spec.resources.workers))
         if spec.search.kind == "grid":
+            # longest runs first (LPT): the phase ends with short runs, not one long straggler
+            cfgs = sorted(cfgs, key=_cost, reverse=True)
             space = {"run": tune.grid_search([c.to_dict() for c in cfgs]), "paths": paths}
             self._fit(trainable, space, 1, tw.search_and_scheduler(spec, max(c.tokens for c in cfgs)), recorder)
             return
@@ -214,6 +216,14 @@ class Sweep:
             tuner.fit()
         finally:
             quiet.setLevel(level)
+
+
+def _cost(cfg: RunConfig) -> float:
+    """Approximate training FLOPs of a run (a branch only trains its cooldown)."""
+    from orchestrator.model import flops_per_token
+
+    per_token = flops_per_token(cfg.width, cfg.depth, cfg.head_dim, cfg.vocab_size, cfg.seq_len)["exact"]
+    return per_token * (cfg.tokens - (cfg.branch_from_tokens or 0))
 
 
 def _trial_dirname(trial: Any) -> str:

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 SPEC = {
     "name": "resume",
     "model": {"shapes": [[32, 1]], "head_dim": 32, "seq_len": 32},
-    "tokens": {"D": [8192, 98304]},          # a short run, then a longer one to interrupt
+    "tokens": {"D": [65536, 131072]},        # longest first (LPT): the second is interrupted
     "lr": {"values": [0.003]},
     "batch_tokens": [1024],
     "schedule": {"kind": "cosine"},
