@@ -117,7 +117,7 @@ class VLLMEngine(_TokenizerMixin):
     """``vllm.LLM`` in this process (see the module docstring for seeds and caching)."""
 
     def __init__(self, model: str, *, model_id: str | None = None, dtype: str = "auto",
-                 max_model_len: int | None = 1024, tensor_parallel_size: int = 1,
+                 max_model_len: int | None = None, tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.85, enable_prefix_caching: bool = True,
                  block_size: int | None = None, seed: int = 0, llm_kwargs: dict | None = None):
         self.model = _check_model(model)

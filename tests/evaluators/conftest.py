@@ -53,7 +53,10 @@ def build_tiny_llama(path: Path, seed: int = 0) -> Path:
 
 @pytest.fixture(scope="session")
 def policy_dir(request, tmp_path_factory) -> Path:
-    """The arith policy checkpoint: the trained fixture if present, else a tiny untrained one."""
+    """The arith policy: ``$SCALELAB_TEST_POLICY_DIR`` if set, else the trained fixture if
+    present, else a tiny untrained Llama."""
+    if os.environ.get("SCALELAB_TEST_POLICY_DIR"):
+        return Path(os.environ["SCALELAB_TEST_POLICY_DIR"])
     try:
         return Path(request.getfixturevalue("arith_checkpoint"))
     except pytest.FixtureLookupError:
@@ -65,7 +68,7 @@ def vllm_engine(ray_local, policy_dir):
     """ONE vLLM engine (in a Ray actor) on the policy, shared by the whole test session."""
     from evaluators.engines import make_engine
 
-    engine = make_engine("vllm", model=str(policy_dir), actor=True, max_model_len=512,
+    engine = make_engine("vllm", model=str(policy_dir), actor=True,
                          model_id="arith-policy")
     yield engine
     engine.shutdown()
