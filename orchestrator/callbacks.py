@@ -224,3 +224,61 @@ def progress_printer(total: int, stream=None) -> Callable[[SweepRecorder], None]
                       flush=True)
 
     return _print
+
+
+_SEARCHER_CLASS: list = []
+
+
+def make_dependency_searcher(recorder: SweepRecorder, cfgs: list[RunConfig], paths: dict):
+    """A Tune ``Searcher`` handing out ``cfgs`` in order, each WSD branch only once its trunk
+    is ``done`` (a branch of a trunk that diverged/failed is marked ``failed`` and skipped).
+
+    One Tuner then runs trunks and branches without a phase barrier, reusing warm trial actors:
+    a branch starts as soon as its own trunk has finished.
+    """
+    _RECORDERS[id(recorder)] = recorder
+    if not _SEARCHER_CLASS:
+        from ray.tune.search import Searcher
+
+        class DependencySearcher(Searcher):
+            """Suggests the first queued run whose parent (if any) has finished."""
+
+            def __init__(self, key: int, queue: list[dict], paths: dict) -> None:
+                super().__init__()
+                self.key, self.queue, self.paths = key, queue, paths
+                self.session = {d["run_id"] for d in queue}
+
+            def suggest(self, trial_id: str):
+                rec = _RECORDERS[self.key]
+                i = 0
+                while i < len(self.queue):
+                    d = self.queue[i]
+                    parent = d["cfg"].get("parent_run_id")
+                    if parent:
+                        if parent in self.session:
+                            status = rec.finished.get(parent)   # None: still queued/running
+                        else:
+                            status = rec.ledger.status(parent)
+                        if status is None:
+                            i += 1
+                            continue
+                        if status != "done":
+                            rec.fail(RunConfig.from_dict(d["cfg"]), f"parent run {parent} is {status}")
+                            self.queue.pop(i)
+                            continue
+                    self.queue.pop(i)
+                    return {"run": d["cfg"], "paths": self.paths}
+                return Searcher.FINISHED if not self.queue else None
+
+            def set_search_properties(self, metric, mode, config, **spec):
+                return True        # the runs are fixed; metric/mode only matter to schedulers
+
+            def on_trial_complete(self, trial_id, result=None, error=False):
+                return None
+
+        DependencySearcher.__module__ = __name__
+        DependencySearcher.__qualname__ = "DependencySearcher"
+        globals()["DependencySearcher"] = DependencySearcher
+        _SEARCHER_CLASS.append(DependencySearcher)
+    queue = [{"run_id": c.run_id, "cfg": c.to_dict()} for c in cfgs]
+    return _SEARCHER_CLASS[0](id(recorder), queue, paths)

@@ -6,14 +6,15 @@
 
 Steps: write ``spec.yaml``; build the data source's tokenizer ONCE into ``<sweep>/tokenizer/``;
 expand the spec; record new runs ``pending`` in the ledger and skip runs already ``done`` or
-``diverged``; phase 1 runs trunks and plain runs, phase 2 the WSD branches of finished trunks
-(branches of a trunk that did not finish are marked ``failed``). Unfinished runs resume from
+``diverged``; trunks and plain runs are submitted first and each WSD branch as soon as its
+trunk is ``done`` (branches of a trunk that did not finish are marked ``failed``). Unfinished runs resume from
 ``<sweep>/checkpoints/<run_id>/``. Ray: ``RAY_ADDRESS`` when set (``ray job submit``), an
 already initialised Ray as is, else a new local instance (shut down afterwards).
 """
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -22,12 +23,17 @@ from typing import Any, Iterable, Union
 
 import pandas as pd
 
-from orchestrator.callbacks import SweepRecorder, make_tune_callback, progress_printer
+from orchestrator.callbacks import (SweepRecorder, make_dependency_searcher, make_tune_callback,
+                                   progress_printer)
 from orchestrator.ledger import FINISHED, Ledger
 from orchestrator.runconfig import RunConfig
 from orchestrator.spec import SweepSpec
 from orchestrator.store import Store, compact_metrics, read_metrics
 from orchestrator import tune_wiring as tw
+
+
+# laws fitted live from finished runs (WSD trunks excluded): fits/<form>_*.json
+LIVE_FORMS = ("chinchilla", "power_law")
 
 
 @dataclass
@@ -98,7 +104,9 @@ class Sweep:
             return int(source.vocab_size)
         tmp = tok_dir.with_name(f".tokenizer-tmp-{os.getpid()}")
         tok.save_pretrained(str(tmp))
-        os.replace(tmp, tok_dir) if not tok_dir.exists() else None
+        if tok_dir.exists():              # an incomplete dir from a killed run: replace it
+            shutil.rmtree(tok_dir)
+        os.replace(tmp, tok_dir)
         if not self.store.local:
             tw._upload(tok_dir, self.store.uri.rstrip("/") + "/tokenizer")
         return len(tok)
@@ -108,8 +116,9 @@ class Sweep:
         if self.live_fit and self.store.local:
             try:
                 import laws
-                subs.append(laws.LiveFitter(form="chinchilla", out_dir=str(self.store.local_path("fits")),
-                                            min_interval_s=5.0))
+                for form in LIVE_FORMS:   # refit in the background as finished runs arrive
+                    subs.append(laws.LiveFitter(form=form, out_dir=str(self.store.local_path("fits")),
+                                                min_interval_s=5.0, background=True))
             except Exception as exc:  # noqa: BLE001 - live fitting is optional
                 print(f"scalelab: live fitting disabled ({exc})", file=sys.stderr)
         return subs
@@ -125,20 +134,18 @@ class Sweep:
         vocab = self._tokenizer(Path(paths["tokenizer"]))
         cfgs = self.spec.expand(vocab)
         ledger = Ledger(store)
-        todo = ledger.add_pending(cfgs)
+        if self.spec.search.kind == "optuna":   # bases only; trials are recorded as they start
+            todo, total = list(cfgs), len(cfgs) * self.spec.search.n_trials
+        else:
+            todo, total = ledger.add_pending(cfgs), len(cfgs)
         ours = ensure_ray() if todo else False
         try:
-            with _Progress(len(cfgs), ledger, self.progress) as prog:
+            with _Progress(total, ledger, self.progress) as prog:
                 recorder = SweepRecorder(store, ledger, self._subscribers(), on_progress=prog.update)
-                self._phase([c for c in todo if not c.parent_run_id], paths, recorder)
-                branches = []
-                for c in (c for c in todo if c.parent_run_id):
-                    parent = ledger.status(c.parent_run_id)
-                    if parent == "done":
-                        branches.append(c)
-                    elif ledger.status(c.run_id) not in FINISHED:
-                        recorder.fail(c, f"parent run {c.parent_run_id} is {parent}")
-                self._phase(branches, paths, recorder)
+                if self.spec.search.kind == "grid":
+                    self._grid(todo, paths, recorder)
+                else:
+                    self._phase(todo, paths, recorder)
                 for sub in recorder.subscribers:
                     if hasattr(sub, "flush"):
                         sub.flush()
@@ -151,21 +158,30 @@ class Sweep:
                            runs_path=store.path("runs.parquet"), metrics_path=store.path("metrics.parquet"),
                            checkpoints=paths["checkpoints"], wall_s=time.time() - t0)
 
-    def _phase(self, cfgs: list[RunConfig], paths: dict, recorder: SweepRecorder) -> None:
-        """Run ``cfgs`` as one Tuner (grid) or one Tuner per group (optuna)."""
-        if not cfgs:
-            return
+    def _trainable(self):
         from ray import tune
 
-        spec = self.spec
-        trainable = tune.with_resources(tw.trial_fn, tw.trial_resources(
-            spec.resources.cpus, spec.resources.gpus, spec.resources.workers))
-        if spec.search.kind == "grid":
-            # longest runs first (LPT): the phase ends with short runs, not one long straggler
-            cfgs = sorted(cfgs, key=_cost, reverse=True)
-            space = {"run": tune.grid_search([c.to_dict() for c in cfgs]), "paths": paths}
-            self._fit(trainable, space, 1, tw.search_and_scheduler(spec, max(c.tokens for c in cfgs)), recorder)
+        r = self.spec.resources
+        return tune.with_resources(tw.trial_fn, tw.trial_resources(r.cpus, r.gpus, r.workers))
+
+    def _grid(self, cfgs: list[RunConfig], paths: dict, recorder: SweepRecorder) -> None:
+        """Every run in ONE Tuner: trunks and plain runs first, then WSD branches, each branch
+        handed out as soon as its trunk is done (no phase barrier; warm actors are reused).
+        Longest runs go first within each group so a sweep does not end on one straggler."""
+        if not cfgs:
             return
+        first = sorted((c for c in cfgs if not c.parent_run_id), key=_cost, reverse=True)
+        later = sorted((c for c in cfgs if c.parent_run_id), key=_cost, reverse=True)
+        kw = tw.search_and_scheduler(self.spec, max(c.tokens for c in cfgs))
+        kw["search_alg"] = make_dependency_searcher(recorder, first + later, paths)
+        self._fit(self._trainable(), {}, len(cfgs), kw, recorder)
+
+    def _phase(self, cfgs: list[RunConfig], paths: dict, recorder: SweepRecorder) -> None:
+        """optuna: one Tuner per (shape, D, batch, seed) group over the LR/batch sub-space."""
+        if not cfgs:
+            return
+        spec = self.spec
+        trainable = self._trainable()
         for base in cfgs:                     # optuna: one study per (shape, D, seed)
             done = self._group_done(recorder.ledger, base)
             left = spec.search.n_trials - len(done)

@@ -49,3 +49,22 @@ def test_divergence_and_adding_a_grid_value(ray_local, tmp_path):
     m = read_metrics(second.sweep_dir)
     assert (m.run_id == bad).sum() >= 1                    # the diverged run keeps its rows
     assert not m.duplicated(["run_id", "step"]).any()
+
+
+FAKE = str(Path(__file__).with_name("fake_trainer.py")) + ":run_trial"
+
+
+def test_trial_exception_fails_run_and_its_branches_only(ray_local, tmp_path):
+    """Bookkeeping with the stand-in trainer (seed 13 raises): the sweep goes on, the failing
+    trunk is ``failed`` with the exception as reason, and only ITS branches are skipped."""
+    spec = SweepSpec.from_dict({**SPEC, "name": "boom", "seeds": [0, 13], "tokens": {"D": [8192, 16384]},
+                                "schedule": {"kind": "wsd", "cooldown_frac": 0.25}})
+    runs = Sweep(spec, storage=tmp_path, trainer=FAKE, live_fit=False).run().runs
+    trunks = runs[runs.role == "trunk"].set_index("seed")
+    assert trunks.loc[0, "status"] == "done"
+    assert trunks.loc[13, "status"] == "failed" and "exploded on purpose" in trunks.loc[13, "reason"]
+    branches = runs[runs.role == "branch"]
+    ok = branches[branches.parent_run_id == trunks.loc[0, "run_id"]]
+    bad = branches[branches.parent_run_id == trunks.loc[13, "run_id"]]
+    assert list(ok.status) == ["done", "done"]
+    assert list(bad.status) == ["failed", "failed"] and bad.reason.str.contains("is failed").all()

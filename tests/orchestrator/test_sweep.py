@@ -99,3 +99,13 @@ def test_one_checkpoint_generates_in_vllm(ladder, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     line = [ln for ln in proc.stdout.splitlines() if ln.startswith("GENERATED")]
     assert line and int(line[0].split()[1]) > 0
+
+
+def test_live_fits_written_during_sweep(ladder):
+    """laws.LiveFitter subscribed by the sweep wrote fits/ from the finished branch runs."""
+    import json
+
+    latest = Path(ladder.sweep_dir) / "fits" / "power_law_latest.json"
+    assert latest.exists()
+    fit = json.loads(latest.read_text())
+    assert fit["live"]["n_points"] == 4  # the four branches; constant-LR trunks are not points
