@@ -37,7 +37,7 @@ TTS_FULL: dict[str, Any] = {
     "budgets": {"parallel": [1, 2, 4, 8], "max_tokens": 64, "sequential": [24, 40], "n": 4},
     "reward_models": ["oracle"],
     "sampling": {"temperature": 0.8},
-    "engine": {"name": "vllm", "cpus": 1, "options": {"max_model_len": None}},  # = model max
+    "engine": {"name": "vllm", "cpus": 1},
 }
 TTS_QUICK: dict[str, Any] = {
     **TTS_FULL,

@@ -57,4 +57,4 @@ def print_summary(console, data, an, report_path, timings: dict) -> None:
     for sec, items in an.notes.items():
         for text in items[:3]:
             console.print(f"[yellow]note ({sec})[/]: {escape(text)}")
-    console.print(f"report: [bold]{escape(str(report_path))}[/]")
+    console.print(f"report: {escape(str(report_path))}", soft_wrap=True, highlight=False)

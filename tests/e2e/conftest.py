@@ -133,3 +133,125 @@ def make_sweep(root: Path, *, tts: bool = True, seed: int = 0) -> Path:
                                          reward_flops=0.0, kv_bytes=float(ct * 1024)))
         pd.DataFrame(rows).to_parquet(d / "tts.parquet")
     return d
+
+
+# ----------------------------------------------------------------------------- table checks
+def _v(cell) -> float:
+    return float(cell["value"])
+
+
+def _close(a: float, b: float, rel: float = 1e-9) -> bool:
+    import math
+
+    if math.isnan(b):
+        return math.isnan(a)
+    return math.isclose(a, b, rel_tol=rel, abs_tol=1e-12)
+
+
+def tts_label(t: pd.DataFrame) -> pd.Series:
+    """The report's method label, rebuilt here: method[reward_model] (+ ' @<mt> tok' if sequential)."""
+    rm = t["reward_model"].fillna("").astype(str) if "reward_model" in t.columns else ""
+    label = np.where(rm != "", t["method"].astype(str) + "[" + rm + "]", t["method"].astype(str))
+    if "budget_axis" in t.columns:
+        seq = (t["budget_axis"] == "sequential").to_numpy()
+        label = np.where(seq, pd.Series(label) + " @" + t["max_tokens"].astype(int).astype(str) + " tok", label)
+    return pd.Series(label, index=t.index)
+
+
+def law_points(runs: pd.DataFrame) -> pd.DataFrame:
+    """Done runs with a finite loss, minus WSD trunks (constant-LR runs others branch from)."""
+    parents = set(runs["parent_run_id"].dropna().astype(str)) if "parent_run_id" in runs else set()
+    trunk = runs["run_id"].astype(str).isin(parents) & (runs.get("schedule", "") == "constant")
+    ok = (runs["status"] == "done") & np.isfinite(runs["final_val_loss"].astype(float)) & ~trunk
+    return runs[ok]
+
+
+def check_tables(sweep: Path, rep: TableReader) -> dict:
+    """Assert every number of the report's tables against the stored rows and fit files.
+
+    Returns a dict of what was checked (table -> number of cells), so callers can assert that
+    the tables they expect were there.
+    """
+    import json
+
+    import laws
+
+    checked: dict[str, int] = {}
+    # no placeholders: every numeric cell parses, no text cell says TODO/placeholder
+    for tid, t in rep.tables.items():
+        for row in t["rows"]:
+            for cell in row.values():
+                if cell["value"] is not None:
+                    float(cell["value"])
+                assert not any(w in cell["text"].lower() for w in ("todo", "placeholder", "xxx", "lorem"))
+    runs = pd.read_parquet(sweep / "runs.parquet")
+    counts = {r["status"]["text"]: _v(r["runs"]) for r in rep.tables["status-counts"]["rows"]}
+    assert counts["total"] == len(runs)
+    for status, n in runs["status"].value_counts().items():
+        assert counts[status] == n
+    rows = {r["run_id"]["text"]: r for r in rep.tables["runs"]["rows"]}
+    assert set(rows) == set(runs["run_id"])
+    for r in runs.itertuples():
+        got = rows[r.run_id]
+        assert _v(got["N"]) == r.N and _v(got["D"]) == r.D and got["status"]["text"] == r.status
+        assert _close(_v(got["final_val_loss"]), float(r.final_val_loss))
+    checked["runs"] = len(rows)
+    pts = law_points(runs)
+    if "law-params" in rep.tables:
+        stored = json.loads((sweep / "fits" / "report-law.json").read_text())
+        p = stored["params"]
+        ref = laws.fit("chinchilla", pd.DataFrame({"N": pts["N"].astype(float), "D": pts["D"].astype(float),
+                                                    "loss": pts["final_val_loss"].astype(float)}))
+        assert stored["n_points"] == len(pts)
+        table = {r["parameter"]["text"]: r for r in rep.tables["law-params"]["rows"]}
+        for k, v in ref.params.items():
+            assert _close(_v(table[k]["estimate"]), v, rel=1e-6)
+            assert _close(_v(table[k]["estimate"]), p[k])
+            if stored["ci"]:
+                assert _close(_v(table[k]["ci_lo"]), stored["ci"][k][0])
+                assert _close(_v(table[k]["ci_hi"]), stored["ci"][k][1])
+        for r in pts.itertuples():
+            pred = p["E"] + p["A"] / r.N ** p["alpha"] + p["B"] / r.D ** p["beta"]
+            assert _close(_v(rows[r.run_id]["predicted_loss"]), pred, rel=1e-7)
+        checked["law-params"] = len(table)
+        a = p["beta"] / (p["alpha"] + p["beta"])
+        G = (p["alpha"] * p["A"] / (p["beta"] * p["B"])) ** (1 / (p["alpha"] + p["beta"]))
+        fr = rep.tables["frontier"]["rows"]
+        assert _close(_v(fr[1]["C"]), float((6 * pts["N"].astype(float) * pts["D"].astype(float)).max()))
+        for r in fr:
+            assert _close(_v(r["N"]), G * (_v(r["C"]) / 6) ** a, rel=1e-6)
+            assert _close(6 * _v(r["N"]) * _v(r["D"]), _v(r["C"]), rel=1e-6)
+        checked["frontier"] = len(fr)
+    if (sweep / "tts.parquet").exists() and "tts" in rep.tables:
+        t = pd.read_parquet(sweep / "tts.parquet")
+        t["label"] = tts_label(t)
+        t["fl"] = t["policy_flops"] + t["reward_flops"]
+        g = t.groupby(["model_id", "label", "budget"])
+        acc, fl, cnt = g["correct"].mean(), g["fl"].mean(), g.size()
+        trows = rep.tables["tts"]["rows"]
+        assert len(trows) == len(acc)
+        for r in trows:
+            key = (r["model_id"]["text"], r["method"]["text"], int(_v(r["budget"])))
+            assert _close(_v(r["accuracy"]), float(acc[key]))
+            assert _close(_v(r["flops"]), float(fl[key]), rel=1e-9)
+            assert _v(r["n_problems"]) == cnt[key]
+        checked["tts"] = len(trows)
+        f = [(_v(r["flops"]), _v(r["accuracy"])) for r in rep.tables["tts-frontier"]["rows"]]
+        assert f == sorted(f) and all(b[1] > a[1] for a, b in zip(f, f[1:]))
+        assert set(f) <= {(_v(r["flops"]), _v(r["accuracy"])) for r in trows}
+    if "plan" in rep.tables:
+        stored = json.loads((sweep / "fits" / "report-plan.json").read_text())
+        prow = rep.tables["plan"]["rows"]
+        assert len(prow) == len(stored["table"]) > 0
+        for got, want in zip(prow, stored["table"]):
+            for k in ("N", "D", "loss", "accuracy", "total_flops"):
+                assert _close(_v(got[k]), float(want[k]))
+            assert got["method"]["text"] == want["method"]
+        checked["plan"] = len(prow)
+    return checked
+
+
+@pytest.fixture(scope="session")
+def report_checks():
+    """:func:`check_tables` as a fixture."""
+    return check_tables
