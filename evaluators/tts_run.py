@@ -114,7 +114,8 @@ def run_trial(spec: TTSSpec, model: ModelEntry, seed: int, *,
                 while True:
                     try:
                         engine = _ensure_engine(holder, factory)
-                        reward = _reward(holder, rm, engine, task)
+                        reward = _reward(holder, rm, engine, task, strat.reward_mode,
+                                         spec.reward_options.get(rm, {}))
                         results = strat.run(engine, task, chunk, n, reward,
                                             _chunk_seed(seed, ci), sampling)
                         break
@@ -182,18 +183,20 @@ def _drop_engine(holder) -> None:
             pass
 
 
-def _reward(holder, name: str, engine, task):
+def _reward(holder, name: str, engine, task, mode: str, options: dict):
     if not name:
         return None
-    if name not in holder["rewards"]:
-        holder["rewards"][name] = holder["reward_factory"](name, engine, task)
-    return holder["rewards"][name]
+    if (name, mode) not in holder["rewards"]:
+        holder["rewards"][(name, mode)] = holder["reward_factory"](name, engine, task, mode,
+                                                                  options)
+    return holder["rewards"][(name, mode)]
 
 
-def _make_reward(name: str, engine, task):
+def _make_reward(name: str, engine, task, mode: str = "orm", options: dict | None = None):
+    """A reward model from the registry (``evaluators.rewards``) in the strategy's mode."""
     from evaluators.rewards import make_reward_model
 
-    return make_reward_model(name, engine=engine, task=task)
+    return make_reward_model(name, task=task, mode=mode, **(options or {}))
 
 
 def _trainable(config: dict) -> None:

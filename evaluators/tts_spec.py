@@ -17,7 +17,9 @@ Example (``examples/tts_quickstart.yaml``)::
     engine: {name: vllm, cpus: 1, gpus: 0, tensor_parallel_size: 1}
 
 Strategies that need a reward model run once per entry of ``reward_models`` (or of their own
-``reward_models``); the others run once with ``reward_model: ""``. Budgets: every ``parallel``
+``reward_models``) — built from the reward registry with ``reward_options[name]`` and the
+strategy's mode (``orm`` for best-of-n, ``prm`` for particle filtering and beam search); the
+others run once with ``reward_model: ""``. Budgets: every ``parallel``
 n at ``max_tokens`` new tokens, and every ``sequential`` max_tokens at ``n`` samples.
 Errors are one line naming the field (:class:`TTSSpecError`, exit code 2).
 """
@@ -132,6 +134,7 @@ class TTSSpec(_Strict):
     strategies: list[Union[str, StrategySpec]] = Field(min_length=1)
     budgets: BudgetSpec = Field(default_factory=BudgetSpec)
     reward_models: list[str] = Field(default_factory=lambda: ["oracle"])
+    reward_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per reward model
     seeds: list[int] = Field(default_factory=lambda: [0])
     sampling: SamplingOptions = Field(default_factory=SamplingOptions)
     engine: EngineSpec = Field(default_factory=EngineSpec)

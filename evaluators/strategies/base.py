@@ -107,6 +107,7 @@ class Strategy:
 
     name: ClassVar[str] = ""
     needs_reward: ClassVar[bool] = False
+    reward_mode: ClassVar[str] = "orm"     # "orm": scores whole answers; "prm": each step
     Options: ClassVar[type] = Options
 
     def __init__(self, **opts):

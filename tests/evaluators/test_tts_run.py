@@ -47,7 +47,7 @@ def fake_factory(log, fail_at=None):
     return make
 
 
-def oracle(name, engine, task):
+def oracle(name, engine, task, mode, options):
     return StepOracle(task)
 
 

@@ -28,7 +28,7 @@ def run_dir(tmp_path):
         return e
 
     run_trial(spec, ModelEntry("tiny", "/x", 1000), 0, engine_factory=make,
-              reward_factory=lambda name, eng, task: StepOracle(task))
+              reward_factory=lambda name, eng, task, mode, opts: StepOracle(task))
     return spec.run_dir
 
 
