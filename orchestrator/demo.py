@@ -93,9 +93,18 @@ def pick_models(runs: pd.DataFrame, sweep_dir: Path, limit: int = MAX_MODELS) ->
     return out
 
 
-def tts_spec(name: str, storage: str, models: list[dict], quick: bool) -> dict:
-    """The test-time spec of the demo: rows go to ``<storage>/<name>/tts.parquet``."""
-    return {"name": name, "storage": storage, "models": models, **(TTS_QUICK if quick else TTS_FULL)}
+def tts_spec(sweep_spec, storage: str, models: list[dict], quick: bool) -> dict:
+    """The test-time spec of the demo: rows go to ``<storage>/<sweep name>/tts.parquet``.
+
+    The models are evaluated on held-out problems of the task they were trained on (for the
+    ``arith`` data source: the same difficulty ``level``).
+    """
+    spec = {"name": sweep_spec.name, "storage": storage, "models": models,
+            **(TTS_QUICK if quick else TTS_FULL)}
+    if sweep_spec.data.source == "arith" and "level" in sweep_spec.data.options:
+        spec["task"] = {**spec["task"], "options": {**spec["task"]["options"],
+                                                    "level": sweep_spec.data.options["level"]}}
+    return spec
 
 
 def _ray() -> bool:
@@ -113,7 +122,7 @@ def run_demo(storage: str = "./scalelab_runs", spec: str | None = None, quick: b
     from orchestrator import Sweep, SweepSpec
     from orchestrator.report import make_report
 
-    console = console or Console(stderr=False)
+    console = console or Console(width=None if sys.stdout.isatty() else 110)
     spec_path = resolve_spec(spec, quick)
     sweep_spec = SweepSpec.from_yaml(spec_path)
     storage = str(Path(storage).expanduser().resolve())
@@ -131,7 +140,7 @@ def run_demo(storage: str = "./scalelab_runs", spec: str | None = None, quick: b
         t0 = time.time()
         from evaluators.tts_run import run_tts
 
-        run_tts(tts_spec(sweep_spec.name, storage, models, quick))
+        run_tts(tts_spec(sweep_spec, storage, models, quick))
         timings["tts_s"] = time.time() - t0
     finally:
         if ours:

@@ -77,6 +77,7 @@ class Analysis:
     tts_task: str | None = None
     plan: Any = None                # whatever laws.plan returns, normalised to a DataFrame
     plan_notes: list = field(default_factory=list)
+    live: list = field(default_factory=list)    # rows of fits/chinchilla_history.json (live refits)
     notes: dict = field(default_factory=dict)   # section -> list of plain-language notes
 
     def note(self, section: str, text: str) -> None:
@@ -155,6 +156,24 @@ def fit_law(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
     d = an.law.to_dict()
     d["data_range"] = {c: [float(pts[c].min()), float(pts[c].max())] for c in ("N", "D")}
     write_json(data.path / "fits" / "report-law.json", d)
+
+
+def live_history(data: SweepData) -> list[dict]:
+    """The live refits the sweep made while training (``fits/chinchilla_history.json``,
+    written by ``laws.LiveFitter``): one row per refit with its point count, R² and parameters."""
+    path = data.path / "fits" / "chinchilla_history.json"
+    if not path.exists():
+        return []
+    try:
+        hist = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    rows = []
+    for h in hist if isinstance(hist, list) else []:
+        if isinstance(h, dict) and h.get("params"):
+            rows.append({"refit": h.get("k"), "n_points": h.get("n_points"), "r2": h.get("r2"),
+                         **{k: float(v) for k, v in h["params"].items()}})
+    return rows
 
 
 def fit_frontiers(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
@@ -242,6 +261,7 @@ def analyse(data: SweepData, *, bootstrap: int = 200, seed: int = 0,
             queries: float = 1e6, target: float | None = None) -> Analysis:
     """Run every analysis step; each one that fails leaves a note instead of raising."""
     an = Analysis()
+    an.live = live_history(data)
     fit_law(data, an, bootstrap, seed)
     fit_frontiers(data, an, bootstrap, seed)
     fit_tts(data, an, bootstrap, seed)

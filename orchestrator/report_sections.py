@@ -84,6 +84,12 @@ def law(data, an, figs) -> tuple:
     rng = [{"quantity": c, "min": float(pts[c].min()), "max": float(pts[c].max())} for c in ("N", "D")]
     body += table(rng, [("quantity", "fitted on"), ("min", "min"), ("max", "max")], tid="law-range",
                   source="runs.parquet (done runs)", caption="Range of the data behind the fit")
+    if an.live:
+        body += ("<p>While the ladder trained, the law was refitted live each time new runs "
+                 f"finished ({len(an.live)} refit(s)); the last refit used the same data as above.</p>")
+        keys = [k for k in an.live[0] if k not in ("refit", "n_points", "r2")]
+        body += table(an.live, [("refit", "refit"), ("n_points", "runs"), ("r2", "R²")] + [(k, k) for k in keys],
+                      tid="law-live", source="fits/chinchilla_history.json", caption="Live refits during training")
     return section("law", "Fitted scaling law L(N, D)", body + notes(an.notes.get("law", [])))
 
 

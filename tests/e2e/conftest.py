@@ -222,6 +222,15 @@ def check_tables(sweep: Path, rep: TableReader) -> dict:
             assert _close(_v(r["N"]), G * (_v(r["C"]) / 6) ** a, rel=1e-6)
             assert _close(6 * _v(r["N"]) * _v(r["D"]), _v(r["C"]), rel=1e-6)
         checked["frontier"] = len(fr)
+    if "law-live" in rep.tables:
+        hist = [h for h in json.loads((sweep / "fits" / "chinchilla_history.json").read_text()) if h.get("params")]
+        live = rep.tables["law-live"]["rows"]
+        assert len(live) == len(hist)
+        for got, h in zip(live, hist):
+            assert _v(got["n_points"]) == h["n_points"]
+            for k, v in h["params"].items():
+                assert _close(_v(got[k]), float(v))
+        checked["law-live"] = len(live)
     if (sweep / "tts.parquet").exists() and "tts" in rep.tables:
         t = pd.read_parquet(sweep / "tts.parquet")
         t["label"] = tts_label(t)
