@@ -30,7 +30,7 @@ def register(subparsers) -> None:
     r.add_argument("--queries", type=float, default=1e4, metavar="Q",
                    help="expected queries for the joint plan (default 1e4)")
     r.add_argument("--target-accuracy", type=float, default=None, metavar="ACC",
-                   help="accuracy the joint plan must reach (default: the best measured)")
+                   help="accuracy the joint plan must reach (default: 90%% of the best measured)")
     r.set_defaults(func=_report)
 
 

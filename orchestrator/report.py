@@ -73,7 +73,7 @@ def build_report(sweep_dir: str | os.PathLike, *, bootstrap: int = 200, seed: in
     """Write ``<sweep_dir>/report.html`` from the stored rows and return its path.
 
     ``bootstrap``: resamples for the law's CIs; ``queries``: expected number of queries for the
-    joint plan; ``target_accuracy``: the plan's target (default: the best accuracy measured).
+    joint plan; ``target_accuracy``: the plan's target (default: 90 % of the best accuracy measured).
     Raises :class:`ReportError` (exit code 2) when the directory has no sweep tables.
     """
     return make_report(sweep_dir, bootstrap=bootstrap, seed=seed, queries=queries,

@@ -167,6 +167,8 @@ def plan(data, an, figs) -> tuple:
     if an.plan is None:
         return section("plan", title, _empty(" ".join(an.notes.get("plan", ["No plan."]))))
     p = an.plan
+    if p.table.empty:
+        return section("plan", title, _empty("No plan reaches the target: " + " ".join(an.notes.get("plan", []))))
     body = (f"<p>Total cost = training FLOPs (6·N·D) + Q × inference FLOPs per query, for Q = "
             f"<b>{esc(fmt(p.queries))}</b> expected queries. Loss comes from the fitted law, accuracy from a "
             "loss→accuracy map fitted per (method, n) on the evaluated models. Rows are ranked by total "
