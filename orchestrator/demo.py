@@ -69,7 +69,8 @@ def resolve_spec(spec: str | None, quick: bool) -> Path:
     for p in (Path(name), REPO / name):
         if p.is_file():
             return p.resolve()
-    raise DemoError(f"--spec: file {name!r} not found (looked in {os.getcwd()} and {REPO})")
+    where = " and ".join(dict.fromkeys([os.getcwd(), str(REPO)]))
+    raise DemoError(f"--spec: file {name!r} not found (looked in {where})")
 
 
 def pick_models(runs: pd.DataFrame, sweep_dir: Path, limit: int = MAX_MODELS) -> list[dict]:
