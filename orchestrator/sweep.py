@@ -25,7 +25,7 @@ import pandas as pd
 
 from orchestrator.callbacks import (SweepRecorder, make_dependency_searcher, make_tune_callback,
                                    progress_printer)
-from orchestrator.ledger import FINISHED, Ledger
+from orchestrator.ledger import Ledger
 from orchestrator.runconfig import RunConfig
 from orchestrator.spec import SweepSpec
 from orchestrator.store import Store, compact_metrics, read_metrics
