@@ -1,0 +1,137 @@
+"""Benchmark: test-time methods through the evaluator vs raw vLLM, on one engine.
+
+1. best-of-N completion tokens/s through ``evaluators`` (strategy ``best_of_n``, reward
+   ``logprob``) ÷ raw ``vllm.LLM.generate`` with the same prompts and sampling parameters on
+   the same ``LLM`` (goal ≥ 0.90);
+2. particle filtering tokens/s ÷ best-of-N tokens/s at equal budget (goal ≥ 0.60; oracle PRM,
+   so the ratio measures the step-wise generation, not a reward model).
+
+The prefix cache is reset before every timed run; runs alternate and the median of
+``--repeats`` is reported. The policy is trained here with the real trainer
+(``orchestrator.train.train_run``, ~1 min) unless ``--model DIR`` is given — no downloads.
+Writes ``bench/results/tts_engine.json``.
+
+    python bench/tts_engine.py [--model DIR] [--budget 16] [--problems 64] [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+
+RESULTS = Path(__file__).resolve().parent / "results" / "tts_engine.json"
+
+
+def train_policy(workdir: Path, tokens: int) -> Path:
+    """Train a tiny arith Llama with the project's trainer; returns its HF directory."""
+    from orchestrator.runconfig import RunConfig
+    from orchestrator.train import train_run
+
+    cfg = RunConfig(sweep="bench", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
+                    data={"source": "arith", "level": 2}, lr=1e-2, batch_tokens=2048,
+                    tokens=tokens, schedule="cosine", warmup_frac=0.05, min_lr_frac=0.1,
+                    eval_every=10 ** 9, log_every=10 ** 9, seed=0, cpus=1)
+    res = train_run(cfg, workdir)
+    if res.status != "done":
+        raise SystemExit(f"tts_engine bench: training {res.status}: {res.reason}")
+    return Path(res.checkpoint)
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    tokens = fn()
+    return tokens, time.perf_counter() - t0
+
+
+def main() -> None:
+    """Run the benchmark and write the JSON result."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", help="HF directory of an arith policy (default: train one)")
+    ap.add_argument("--train-tokens", type=int, default=2048 * 800)
+    ap.add_argument("--budget", type=int, default=16)
+    ap.add_argument("--problems", type=int, default=64)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+
+    from rich.console import Console
+
+    from evaluators.engines import make_engine
+    from evaluators.engines.vllm_engine import request_seeds, to_vllm_params
+    from evaluators.rewards import make_reward_model
+    from evaluators.strategies import get_strategy
+    from evaluators.tasks import get_task
+    from evaluators.types import SamplingSpec
+
+    con = Console()
+    model = Path(args.model) if args.model else None
+    if model is None:
+        with con.status("training the arith policy with orchestrator.train ..."):
+            model = train_policy(Path(tempfile.mkdtemp(prefix="tts-bench-")), args.train_tokens)
+    task = get_task("arith", level=2, n_problems=args.problems)
+    problems = task.problems()
+    prompts = [p.prompt for p in problems]
+    sampling = SamplingSpec(temperature=0.8, max_tokens=args.max_tokens, logprobs=True)
+    with con.status("starting vLLM ..."):
+        engine = make_engine("vllm", model=str(model), model_id="bench-policy")
+    bon, pf = get_strategy("best_of_n"), get_strategy("particle_filtering")
+    logprob, prm = make_reward_model("logprob"), make_reward_model("oracle", task=task, mode="prm")
+    llm = engine.llm
+
+    def raw(seed: int) -> int:
+        spec = replace(sampling, n=args.budget, seed=seed)
+        params = [to_vllm_params(spec, s) for s in request_seeds(spec, len(prompts))]
+        outs = llm.generate(prompts, params, use_tqdm=False)
+        return sum(len(c.token_ids) for o in outs for c in o.outputs)
+
+    def through(strategy, reward, seed: int) -> int:
+        res = strategy.run(engine, task, problems, args.budget, reward, seed, sampling)
+        return sum(r.completion_tokens for r in res)
+
+    runs = {"raw": lambda s: raw(s), "best_of_n": lambda s: through(bon, logprob, s),
+            "particle_filtering": lambda s: through(pf, prm, s)}
+    with con.status("warm-up (first logprobs call compiles) ..."):
+        for fn in runs.values():
+            fn(10 ** 6)
+    rates: dict[str, list[float]] = {k: [] for k in runs}
+    tokens: dict[str, list[int]] = {k: [] for k in runs}
+    for rep in range(args.repeats):
+        for name, fn in runs.items():
+            engine.reset_prefix_cache()
+            n_tok, secs = _timed(lambda: fn(1000 * (rep + 1)))
+            rates[name].append(n_tok / secs)
+            tokens[name].append(n_tok)
+            con.print(f"repeat {rep}: {name:>20s} {n_tok:7d} tokens {secs:6.2f} s {n_tok / secs:8.0f} tok/s")
+    engine.shutdown()
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    result = {
+        "bench": "tts_engine", "model": str(model), "n_params": engine.n_params,
+        "budget": args.budget, "problems": args.problems, "max_tokens": args.max_tokens,
+        "repeats": args.repeats, "tokens_per_s": med, "tokens": tokens, "all_tokens_per_s": rates,
+        "best_of_n_over_raw": med["best_of_n"] / med["raw"],
+        "particle_filtering_over_best_of_n": med["particle_filtering"] / med["best_of_n"],
+        "goals": {"best_of_n_over_raw": 0.90, "particle_filtering_over_best_of_n": 0.60},
+        "cpu_count": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    tmp = RESULTS.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    os.replace(tmp, RESULTS)
+    con.print(f"best_of_n / raw vLLM: {result['best_of_n_over_raw']:.3f} (goal ≥ 0.90)")
+    con.print(f"particle_filtering / best_of_n: {result['particle_filtering_over_best_of_n']:.3f} (goal ≥ 0.60)")
+    con.print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
