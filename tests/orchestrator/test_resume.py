@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +87,7 @@ def test_sigkill_then_resume(tmp_path):
         assert proc.returncode == 0, out[-3000:]
     finally:
         _kill_leftovers(ray_tmp)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
     after = read_runs(sweep).set_index("run_id")
     assert set(after.status) == {"done"} and len(after) == 2
     ckpts = sweep / "checkpoints"
