@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -76,9 +77,11 @@ def main() -> None:
 
     con = Console()
     model = Path(args.model) if args.model else None
+    workdir = None
     if model is None:
+        workdir = Path(tempfile.mkdtemp(prefix="tts-bench-"))
         with con.status("training the arith policy with orchestrator.train ..."):
-            model = train_policy(Path(tempfile.mkdtemp(prefix="tts-bench-")), args.train_tokens)
+            model = train_policy(workdir, args.train_tokens)
     task = get_task("arith", level=2, n_problems=args.problems)
     problems = task.problems()
     prompts = [p.prompt for p in problems]
@@ -114,9 +117,13 @@ def main() -> None:
             tokens[name].append(n_tok)
             con.print(f"repeat {rep}: {name:>20s} {n_tok:7d} tokens {secs:6.2f} s {n_tok / secs:8.0f} tok/s")
     engine.shutdown()
+    if workdir is not None:
+        shutil.rmtree(workdir, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in rates.items()}
     result = {
-        "bench": "tts_engine", "model": str(model), "n_params": engine.n_params,
+        "bench": "tts_engine",
+        "model": str(model) if workdir is None else f"trained here: arith L2, {args.train_tokens} tokens",
+        "n_params": engine.n_params,
         "budget": args.budget, "problems": args.problems, "max_tokens": args.max_tokens,
         "repeats": args.repeats, "tokens_per_s": med, "tokens": tokens, "all_tokens_per_s": rates,
         "best_of_n_over_raw": med["best_of_n"] / med["raw"],

@@ -9,8 +9,9 @@ Prompts may be text or token-id lists (the completions API accepts both). With
 ``vllm_extras=True`` (default) the request also asks a vLLM server for token ids
 (``return_token_ids``) and stop strings kept in the output (``include_stop_str_in_output``);
 set it False for servers that reject unknown fields (token counts then come from logprobs or
-a local tokenizer). ``model_dir`` (a local HF directory, optional) gives the tokenizer and the
-:class:`ModelShape` for FLOP accounting; without it ``tokenize`` uses the server's
+a local tokenizer). ``model_dir`` (a local HF directory, optional; defaults to ``model`` when
+that is a local directory) gives the tokenizer and the :class:`ModelShape` for FLOP
+accounting; without it ``tokenize`` uses the server's
 ``/tokenize`` endpoint and ``n_params`` is 0.
 """
 from __future__ import annotations
@@ -50,6 +51,8 @@ class OpenAIEngine:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-engine")
         self._tok = None
         self.shape: ModelShape | None = None
+        if model_dir is None and (Path(str(model)) / "config.json").is_file():
+            model_dir = str(model)  # vLLM serves a local directory under its path by default
         if model_dir:
             from transformers import AutoTokenizer
 

@@ -35,9 +35,10 @@ def test_generate_samples_fields(vllm_engine):
     sp = SamplingSpec(n=3, temperature=1.0, max_tokens=12, seed=7)
     out = vllm_engine.generate([PROMPT, "Q: 1+2\n\n"], sp)
     assert [len(o) for o in out] == [3, 3]
-    prompt_ids = vllm_engine.tokenize(PROMPT)
+    prompt_ids = vllm_engine.tokenize(PROMPT)  # without special tokens; vLLM may add a BOS
     for s in out[0]:
-        assert s.prompt_tokens == len(prompt_ids) == len(s.prompt_token_ids)
+        assert s.prompt_token_ids[-len(prompt_ids):] == prompt_ids
+        assert s.prompt_tokens == len(s.prompt_token_ids) <= len(prompt_ids) + 1
         assert s.completion_tokens == len(s.token_ids) == len(s.logprobs) > 0
         assert s.cumulative_logprob == pytest.approx(sum(s.logprobs), abs=1e-3)
         assert all(lp <= 0.0 for lp in s.logprobs)
@@ -60,8 +61,9 @@ def test_seeds_reproducible_and_distinct(vllm_engine):
 
 def test_token_id_prompt_equals_text_prompt(vllm_engine):
     sp = SamplingSpec(n=2, temperature=1.0, max_tokens=10, seed=5)
-    ids = vllm_engine.tokenize(PROMPT)
-    by_text, by_ids = vllm_engine.generate([PROMPT], sp)[0], vllm_engine.generate([ids], sp)[0]
+    by_text = vllm_engine.generate([PROMPT], sp)[0]
+    ids = by_text[0].prompt_token_ids  # the prompt as the engine saw it (special tokens included)
+    by_ids = vllm_engine.generate([ids], sp)[0]
     assert by_ids[0].prompt_token_ids == ids
     assert [s.token_ids for s in by_text] == [s.token_ids for s in by_ids]
 

@@ -68,11 +68,13 @@ def engine(server, policy_dir):
 
 def test_generate_text_and_token_prompts(engine):
     sp = SamplingSpec(n=3, temperature=1.0, max_tokens=12, seed=3, stop=("\n",))
-    ids = engine.tokenize(PROMPT)
+    plain = engine.tokenize(PROMPT)  # without special tokens; the server may add a BOS
     out = engine.generate([PROMPT, "Q: 1+2\n\n"], sp)
     assert [len(o) for o in out] == [3, 3]
+    ids = out[0][0].prompt_token_ids
     for s in out[0]:
         assert s.prompt_token_ids == ids and s.prompt_tokens == len(ids)
+        assert ids[-len(plain):] == plain and len(ids) <= len(plain) + 1
         assert s.completion_tokens == len(s.token_ids) == len(s.logprobs) > 0
         assert s.cumulative_logprob == pytest.approx(sum(s.logprobs))
         assert engine.detokenize(s.token_ids) == s.text.replace("<eos>", "")
