@@ -32,11 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """A local Ray instance shared by the session's tests (2 CPUs, no dashboard)."""
+    """A local Ray instance shared by the session's tests (4 logical CPUs, no dashboard)."""
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        # 4 logical CPUs on a 2-core box: the session-wide vLLM actor of the evaluator tests
+        # holds one, and the DDP test needs two workers at once; with only 2 the DDP trial
+        # would wait for resources forever.
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
                  runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
     yield ray
     ray.shutdown()
