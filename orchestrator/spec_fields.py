@@ -9,6 +9,17 @@ from orchestrator.model import VLLM_HEAD_DIMS
 from orchestrator.spec_errors import field_error
 
 
+def positive_unique(key: str, vals: list) -> None:
+    """A spec list must be non-empty, all > 0 and without duplicates (one-line error otherwise)."""
+    if not vals:
+        raise field_error(key, "must not be empty")
+    for i, v in enumerate(vals):
+        if v <= 0:
+            raise field_error(f"{key}[{i}]", f"must be > 0, got {v}")
+    if len(set(vals)) != len(vals):
+        raise field_error(key, f"has duplicate values {vals}")
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -45,13 +56,7 @@ class ModelLadder(_Strict):
             vals = getattr(self, key)
             if vals is None:
                 continue
-            if not vals:
-                raise field_error(key, "must not be empty")
-            for i, v in enumerate(vals):
-                if v <= 0:
-                    raise field_error(f"{key}[{i}]", f"must be > 0, got {v}")
-            if len(set(vals)) != len(vals):
-                raise field_error(key, f"has duplicate values {vals}")
+            positive_unique(key, vals)
         for i, w in enumerate(self.widths or []):
             if w % self.head_dim:
                 raise field_error(f"widths[{i}]", f"must be a multiple of head_dim={self.head_dim}, got {w}")
@@ -90,13 +95,7 @@ class Tokens(_Strict):
             raise field_error("D", "give exactly one of D (tokens) or per_param (tokens per parameter)")
         key = "D" if self.D is not None else "per_param"
         vals = getattr(self, key)
-        if not vals:
-            raise field_error(key, "must not be empty")
-        for i, v in enumerate(vals):
-            if v <= 0:
-                raise field_error(f"{key}[{i}]", f"must be > 0, got {v}")
-        if len(set(vals)) != len(vals):
-            raise field_error(key, f"has duplicate values {vals}")
+        positive_unique(key, vals)
         return self
 
 

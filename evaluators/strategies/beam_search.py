@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import Options, ProblemResult, Strategy, need
-from evaluators.strategies.stepwise import (AGGREGATES, Path, StepState, check_positive_int,
-                                            extend, group_identical, to_candidate)
+from evaluators.strategies.stepwise import (Path, StepState, check_positive_int,
+                                            extend, group_identical, to_candidate, validate_stepwise)
 
 
 @dataclass(frozen=True)
@@ -33,12 +33,7 @@ class BeamOptions(Options):
         """Check every option; raises EvaluatorError naming the bad one."""
         need(check_positive_int(self.beam_width), strategy, "beam_width",
              "must be an integer >= 1", self.beam_width)
-        need(self.aggregate in AGGREGATES, strategy, "aggregate", f"must be one of {AGGREGATES}",
-             self.aggregate)
-        need(check_positive_int(self.max_steps), strategy, "max_steps", "must be an integer >= 1",
-             self.max_steps)
-        need(self.step_max_tokens is None or check_positive_int(self.step_max_tokens), strategy,
-             "step_max_tokens", "must be null or an integer >= 1", self.step_max_tokens)
+        validate_stepwise(self, strategy)
 
 
 @register_strategy("beam_search")

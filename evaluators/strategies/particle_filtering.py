@@ -19,9 +19,10 @@ import numpy as np
 
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import Options, ProblemResult, Strategy, need, request_seed
-from evaluators.strategies.stepwise import (AGGREGATES, Path, StepState, check_positive_int,
+from evaluators.strategies.stepwise import (Path, StepState, check_positive_int,
                                             effective_sample_size, extend, finite_positive,
                                             group_identical, resample_indices, softmax_weights,
+                                            validate_stepwise,
                                             to_candidate)
 
 
@@ -50,12 +51,7 @@ class PFOptions(Options):
              "ess_threshold", "must be in (0, 1]", self.ess_threshold)
         need(self.final_pick in ("argmax", "sample"), strategy, "final_pick",
              "must be argmax|sample", self.final_pick)
-        need(self.aggregate in AGGREGATES, strategy, "aggregate", f"must be one of {AGGREGATES}",
-             self.aggregate)
-        need(check_positive_int(self.max_steps), strategy, "max_steps", "must be an integer >= 1",
-             self.max_steps)
-        need(self.step_max_tokens is None or check_positive_int(self.step_max_tokens), strategy,
-             "step_max_tokens", "must be null or an integer >= 1", self.step_max_tokens)
+        validate_stepwise(self, strategy)
 
 
 @register_strategy("particle_filtering")

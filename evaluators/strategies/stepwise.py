@@ -185,6 +185,18 @@ def check_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
+def validate_stepwise(opts, strategy: str) -> None:
+    """Check the options every step-wise strategy shares: aggregate, max_steps, step_max_tokens."""
+    from evaluators.strategies.base import need
+
+    need(opts.aggregate in AGGREGATES, strategy, "aggregate", f"must be one of {AGGREGATES}",
+         opts.aggregate)
+    need(check_positive_int(opts.max_steps), strategy, "max_steps", "must be an integer >= 1",
+         opts.max_steps)
+    need(opts.step_max_tokens is None or check_positive_int(opts.step_max_tokens), strategy,
+         "step_max_tokens", "must be null or an integer >= 1", opts.step_max_tokens)
+
+
 def finite_positive(value) -> bool:
     """True for a finite number > 0."""
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
