@@ -19,7 +19,7 @@ import numpy as np
 
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import Options, ProblemResult, Strategy, need, request_seed
-from evaluators.strategies.stepwise import (Path, StepState, check_positive_int,
+from evaluators.strategies.stepwise import (Path, StepState,
                                             effective_sample_size, extend, finite_positive,
                                             group_identical, resample_indices, softmax_weights,
                                             validate_stepwise,
