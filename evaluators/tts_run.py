@@ -22,6 +22,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from evaluators.errors import EvaluatorError
+from evaluators.ray_init import init_ray
 from evaluators.tts_spec import TTSSpec, TTSSpecError, load_spec
 from evaluators.tts_store import TTSStore, row_key
 
@@ -226,15 +227,13 @@ class TTSRun:
 
     def run(self) -> pd.DataFrame:
         """Run (or resume) every trial; returns the compacted rows."""
-        import ray
         from ray import tune
 
         spec = self.spec
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         (spec.run_dir / "tts_spec.yaml").write_text(_dump_yaml(spec))
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=True,
-                     runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
+        init_ray(include_dashboard=False, log_to_driver=True,
+                 runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
         trials = [{"model": m.__dict__, "seed": s} for m in self.models for s in spec.seeds]
         resources = {"cpu": spec.engine.cpus, "gpu": spec.engine.gpus}
         tuner = tune.Tuner(

@@ -53,18 +53,12 @@ class SweepResult:
 
 
 def ensure_ray() -> bool:
-    """Connect to ``RAY_ADDRESS`` or start a local Ray unless one is up; True if we started it."""
-    import ray
+    """Connect to ``RAY_ADDRESS`` (checked to answer first) or start a local Ray unless one is
+    up; True if we started it."""
+    from evaluators.ray_init import init_ray
 
-    if ray.is_initialized():
-        return False
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    addr = os.environ.get("RAY_ADDRESS")
-    if addr:
-        ray.init(address=addr, log_to_driver=False)
-    else:
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
-    return True
+    return init_ray(include_dashboard=False, log_to_driver=False)
 
 
 class Sweep:

@@ -21,6 +21,7 @@ from typing import Any, Sequence
 from evaluators.accounting import ModelShape, dtype_bytes
 from evaluators.engines import register_engine
 from evaluators.errors import EvaluatorError
+from evaluators.ray_init import init_ray
 from evaluators.types import Prompt, Sample, SamplingSpec
 
 
@@ -203,7 +204,7 @@ class VLLMActorEngine(_TokenizerMixin):
     """A :class:`VLLMEngine` owned by a Ray actor; same interface, tokenises locally.
 
     ``num_gpus`` defaults to ``tensor_parallel_size`` when Ray sees GPUs, else 0 (the CPU build).
-    ``ray.init()`` is called (locally) if Ray is not initialised yet.
+    Ray is initialised (``RAY_ADDRESS`` or a local instance) if it is not yet.
     """
 
     def __init__(self, model: str, *, num_gpus: float | None = None, num_cpus: float = 1,
@@ -212,8 +213,7 @@ class VLLMActorEngine(_TokenizerMixin):
 
         self.model = _check_model(model)
         self.model_id = model_id or Path(self.model).name
-        if not ray.is_initialized():
-            ray.init(include_dashboard=False, log_to_driver=False)
+        init_ray(include_dashboard=False, log_to_driver=False)
         if num_gpus is None:
             has_gpu = ray.cluster_resources().get("GPU", 0) > 0
             num_gpus = engine_options.get("tensor_parallel_size", 1) if has_gpu else 0

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from orchestrator.cli import main
 from orchestrator.ledger import Ledger
@@ -23,18 +24,39 @@ def _cfg(**kw):
     return RunConfig(**base)
 
 
-def test_bad_spec_one_line_exit_2_without_ray(tmp_path):
-    spec = tmp_path / "bad.yaml"
-    spec.write_text((REPO / "examples" / "quickstart.yaml").read_text()
-                    .replace("values: [0.003]", "values: [0.003, -0.1]"))
-    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:1"}   # would hang/fail if Ray were contacted
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "run", str(spec),
-                           "--storage", str(tmp_path / "store")], capture_output=True, text=True,
+def _quickstart_with(tmp_path, **changes) -> Path:
+    """examples/quickstart.yaml with top-level sections updated (a real edit, checked)."""
+    spec = yaml.safe_load((REPO / "examples" / "quickstart.yaml").read_text())
+    for key, value in changes.items():
+        spec[key] = {**spec[key], **value} if isinstance(value, dict) else value
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _sweep_cli(spec: Path, store: Path, ray_address: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "RAY_ADDRESS": ray_address}
+    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "run", str(spec),
+                           "--storage", str(store)], capture_output=True, text=True,
                           env=env, timeout=120, cwd=REPO)
+
+
+def test_bad_spec_one_line_exit_2_without_ray(tmp_path):
+    spec = _quickstart_with(tmp_path, lr={"values": [0.003, -0.1]})
+    # an address where nothing listens: the spec error must come before any attempt to connect
+    proc = _sweep_cli(spec, tmp_path / "store", "127.0.0.1:1")
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "spec.lr.values[1]: must be > 0, got -0.1" in lines[0]
     assert not (tmp_path / "store").exists()
+
+
+def test_unreachable_ray_address_fails_fast_with_one_line(tmp_path):
+    spec = _quickstart_with(tmp_path)
+    proc = _sweep_cli(spec, tmp_path / "store", "127.0.0.1:1")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "RAY_ADDRESS=127.0.0.1:1: no Ray head answers" in lines[0]
 
 
 def test_missing_spec_file(tmp_path, capsys):
