@@ -6,7 +6,6 @@ weights, so the precomputed features are shared by every replicate).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +146,25 @@ class LawFit:
         form.check(cols, self.options, fitting=False)
         with np.errstate(all="ignore"):
             return form.predict(self.params, cols, self.options)
+
+    def predict_band(self, data: Any, level: float = 0.95,
+                     max_replicates: int = 200) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(lo, hi)``: the ``level`` percentile band of predictions over the bootstrap
+        replicates (at most ``max_replicates``, evenly thinned); None without a bootstrap."""
+        boot = self.boot_params
+        if boot is None or len(boot) < 2:
+            return None
+        if not 0 < level < 1:
+            raise LawFitError(f"predict_band: level must be in (0, 1), got {level}")
+        step = max(1, len(boot) // max(1, int(max_replicates)))
+        names = self.param_names
+        preds = [LawFit(form=self.form, params=dict(zip(names, map(float, row))),
+                        options=self.options).predict(data)
+                 for row in np.asarray(boot)[::step]]
+        q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+        with np.errstate(all="ignore"):
+            lo, hi = np.nanpercentile(np.asarray(preds, float), q, axis=0)
+        return lo, hi
 
     def to_dict(self, include_boot: bool = False) -> dict[str, Any]:
         """JSON-safe dict (floats, lists); ``include_boot`` adds the replicate matrix."""

@@ -10,7 +10,6 @@ matplotlib is imported lazily inside each function so ``import laws`` stays ligh
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import tempfile
 from typing import Any
@@ -43,17 +42,8 @@ def _new(ax, figsize=(6.4, 4.4)):
 
 def _band(fit, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
     """95 % percentile band of predictions over (up to 200) bootstrap replicates."""
-    boot = getattr(fit, "boot_params", None)
-    if boot is None or len(boot) < 2:
-        return None
-    names = list(fit.params)
-    step = max(1, len(boot) // MAX_BAND_REPLICATES)
-    preds = []
-    for row in np.asarray(boot)[::step]:
-        rep = dataclasses.replace(fit, params=dict(zip(names, map(float, row))), boot_params=None)
-        preds.append(np.asarray(rep.predict(frame), float))
-    with np.errstate(all="ignore"):
-        return tuple(np.nanpercentile(np.array(preds), [2.5, 97.5], axis=0))
+    band = getattr(fit, "predict_band", None)
+    return band(frame, max_replicates=MAX_BAND_REPLICATES) if band else None
 
 
 def plot_fit(fit: Any, data: Any, *, x: str | None = None, ax=None, logx: bool = True,

@@ -16,23 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from orchestrator.report_analysis import FLOPS_PER_TOKEN, law_data  # noqa: E402
 
 
-def _chin(params: dict, N, D) -> np.ndarray:
-    """Chinchilla loss E + A/N^alpha + B/D^beta (broadcasting)."""
-    return params["E"] + params["A"] / np.power(N, params["alpha"]) + params["B"] / np.power(D, params["beta"])
-
-
-def law_band(fit, N, D, level: float = 0.95):
-    """(median, lo, hi) of the law's prediction over its bootstrap replicates, or None."""
-    bp = getattr(fit, "boot_params", None)
-    if bp is None or len(bp) < 2:
-        return None
-    names = fit.param_names
-    cols = {k: np.asarray(bp)[:, names.index(k)][:, None] for k in ("E", "A", "B", "alpha", "beta")}
-    with np.errstate(all="ignore"):
-        pred = _chin(cols, np.asarray(N, float)[None, :], np.asarray(D, float)[None, :])
-    q = [(1 - level) / 2 * 100, 50, (1 + level) / 2 * 100]
-    lo, mid, hi = np.nanpercentile(pred, q, axis=0)
-    return mid, lo, hi
+def law_band(fit, N, D):
+    """(lo, hi) 95 % bootstrap band of the law's L(N, D) along (N, D), or None."""
+    return fit.predict_band(pd.DataFrame({"N": N, "D": D}))
 
 
 def _colors(n: int):
@@ -72,7 +58,7 @@ def loss_curves(data, an):
                     label="law L(N, D)")
             band = law_band(an.law, np.full_like(D, N), D)
             if band is not None:
-                ax.fill_between(D, band[1], band[2], color="k", alpha=0.12, lw=0)
+                ax.fill_between(D, band[0], band[1], color="k", alpha=0.12, lw=0)
             ax.legend(fontsize=7)
         ax.set_xscale("log")
         ax.set_title(f"N = {N:,.0f}" if N is not None else "all runs", fontsize=9)
@@ -97,7 +83,7 @@ def law_fit(data, an):
         ax.plot(D, an.law.predict(pd.DataFrame({"N": np.full_like(D, N), "D": D})), "-", color=c, lw=1)
         band = law_band(an.law, np.full_like(D, N), D)
         if band is not None:
-            ax.fill_between(D, band[1], band[2], color=c, alpha=0.18, lw=0)
+            ax.fill_between(D, band[0], band[1], color=c, alpha=0.18, lw=0)
     ax.axvspan(pts["D"].max(), D.max(), color="0.9", zorder=0, label="extrapolated in D")
     ax.set_xscale("log")
     ax.set_xlabel("training tokens D")

@@ -60,3 +60,19 @@ def test_ci_of_a_schedule_form():
     for k, v in truth.params.items():
         lo, hi = fit.ci[k]
         assert lo < fit.params[k] < hi and hi - lo < abs(v)
+
+
+def test_predict_band_brackets_truth_and_is_its_replicates_percentiles():
+    fit = laws.fit("chinchilla", _data(np.random.default_rng(7)), bootstrap=60, seed=0)
+    grid = {"N": np.geomspace(1e7, 1e9, 5), "D": np.geomspace(1e9, 1e11, 5)}
+    lo, hi = fit.predict_band(grid)
+    truth = TRUTH["E"] + TRUTH["A"] / grid["N"] ** TRUTH["alpha"] + TRUTH["B"] / grid["D"] ** TRUTH["beta"]
+    assert np.all(lo < hi) and np.all((lo <= truth * 1.01) & (truth * 0.99 <= hi))
+    # by hand: the 2.5/97.5 percentiles of the formula evaluated at every replicate
+    P = dict(zip(fit.param_names, fit.boot_params.T))
+    per_rep = (P["E"][:, None] + P["A"][:, None] / grid["N"] ** P["alpha"][:, None]
+               + P["B"][:, None] / grid["D"] ** P["beta"][:, None])
+    ref_lo, ref_hi = np.percentile(per_rep, [2.5, 97.5], axis=0)
+    np.testing.assert_allclose(lo, ref_lo, rtol=1e-9)
+    np.testing.assert_allclose(hi, ref_hi, rtol=1e-9)
+    assert laws.fit("chinchilla", _data(np.random.default_rng(7))).predict_band(grid) is None
