@@ -12,6 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 
 from orchestrator.report_analysis import FLOPS_PER_TOKEN, law_data  # noqa: E402
 
@@ -61,6 +62,7 @@ def loss_curves(data, an):
                 ax.fill_between(D, band[0], band[1], color="k", alpha=0.12, lw=0)
             ax.legend(fontsize=7)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())   # narrow panels: minor labels collide
         ax.set_title(f"N = {N:,.0f}" if N is not None else "all runs", fontsize=9)
         ax.set_xlabel("tokens D")
     axes[0, 0].set_ylabel("validation loss")
