@@ -4,12 +4,14 @@ A :class:`Path` is a partial answer: the completion's token ids so far, its text
 one reward score per step. :func:`extend` grows many paths by one step in as few engine calls
 as possible: each request is the problem prompt's token ids plus the path's token ids (never
 re-sent text — re-tokenising a partial answer gives different ids), stopping at the task's step
-delimiter. Identical paths of a problem are merged into one request with ``n`` samples (vLLM
-draws sample ``i`` with ``seed + i``), so clones after resampling explore different
-continuations while staying reproducible. All problems advance in lock-step, one call per
-distinct ``n``, with a seed that depends only on the run seed and the step (the engine offsets
-it by the prompt's position in the call, so results are reproducible for a fixed problem list —
-the runner keeps problem chunks fixed for that reason). Requests of one
+delimiter. All problems advance in lock-step with ONE engine call per step (small calls are
+what makes step-wise search slow). When every path wants the same number of children ``k``
+(the first step; beam search) a path is one request with ``n = k`` samples; otherwise each
+wanted child is its own ``n = 1`` request (identical prompts share the prefix cache). Either
+way vLLM seeds sample ``j`` of the prompt at position ``i`` with ``seed + i·n + j``, so clones
+after resampling explore different continuations while staying reproducible; the seed depends
+only on the run seed and the step (results are reproducible for a fixed problem list — the
+runner keeps problem chunks fixed for that reason). Requests of one
 call share ``max_tokens`` (the largest remaining budget among them); a path that would overrun
 its own remaining budget is cut to it and finished — its tokens beyond the cut were really
 generated, so they still count as spent.
@@ -69,17 +71,19 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
     on each problem's result.
     """
     delim = task.step_delimiter
-    groups: dict[int, list[tuple[int, int]]] = {}
-    for pi, reqs in enumerate(requests):
-        for ri, (path, k) in enumerate(reqs):
-            groups.setdefault(k, []).append((pi, ri))
     children: list[list[list[Path]]] = [[[] for _ in reqs] for reqs in requests]
     fresh: list[list[tuple[Path, object]]] = [[] for _ in requests]
-    for k, members in sorted(groups.items()):
+    ks = {k for reqs in requests for _, k in reqs}
+    if ks:
+        # one engine call per step: n = k when every request wants the same k, else each
+        # wanted child is its own n = 1 request (distinct seeds by position in the call)
+        n = next(iter(ks)) if len(ks) == 1 else 1
+        members = [(pi, ri) for pi, reqs in enumerate(requests)
+                   for ri, (_, k) in enumerate(reqs) for _ in range(k // n)]
         lefts = [sampling.max_tokens - len(requests[pi][ri][0].ids) for pi, ri in members]
         mt = max(1, min(max(lefts), step_max_tokens or max(lefts)))
-        spec = replace(sampling, n=k, max_tokens=mt, stop=(delim,), include_stop=True,
-                       seed=request_seed(seed, "step", step, k))
+        spec = replace(sampling, n=n, max_tokens=mt, stop=(delim,), include_stop=True,
+                       seed=request_seed(seed, "step", step, n))
         prompts = [_prompt(states[pi], requests[pi][ri][0]) for pi, ri in members]
         outs = engine.generate(prompts, spec)
         for (pi, ri), prompt, left, samples in zip(members, prompts, lefts, outs):

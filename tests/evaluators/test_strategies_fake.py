@@ -113,6 +113,16 @@ def test_particle_filter_population_and_spend():
         assert sp.stop == ("\n\n",) and sp.include_stop
 
 
+def test_particle_filter_makes_one_engine_call_per_step():
+    # a flat PRM temperature keeps wrong and right paths alive in uneven clone counts
+    eng, res = run("particle_filtering", budget=6, p_err=0.5, temperature=50.0)
+    assert len(eng.calls) == max(r.meta["steps"] for r in res) >= 2
+    assert eng.calls[0][1].n == 6                            # step 0: all particles identical
+    assert any(sp.n == 1 for _, sp in eng.calls[1:])         # uneven clone counts → n = 1 each
+    gen = sum(len(prompts) * sp.n for prompts, sp in eng.calls)
+    assert gen == sum(len(r.calls) for r in res)
+
+
 def test_particle_filter_keeps_finished_particles_and_respects_token_budget():
     tight = SamplingSpec(max_tokens=12)
     eng, res = run("particle_filtering", budget=4, spec=tight, p_err=0.0)
