@@ -13,7 +13,8 @@ A WSD ladder also has a dependency bound: a branch can only start once its trunk
 no schedule beats the longest trunk + its longest branch (``critical_path_s``, trainer time).
 ``ratio_vs_bound`` divides by ``max(sum/concurrency, critical path)``.
 
-Writes ``bench/results/sweep_overhead.json``.
+Writes ``bench/results/sweep_overhead.json`` (``sweep_overhead_<spec stem>.json`` for another
+spec, e.g. ``bench/specs/quickstart_x4.yaml``: the same trials with 4x the tokens).
 
     python bench/sweep_overhead.py [SPEC]
 """
@@ -80,13 +81,16 @@ def main(spec_path: str) -> dict:
 
 
 if __name__ == "__main__":
-    res = main(sys.argv[1] if len(sys.argv) > 1 else str(REPO / "examples" / "quickstart.yaml"))
+    default = str(REPO / "examples" / "quickstart.yaml")
+    spec_arg = sys.argv[1] if len(sys.argv) > 1 else default
+    res = main(spec_arg)
     print(f"sweep wall {res['sweep_wall_s']} s, {res['runs']} runs, concurrency {res['concurrency']}")
     print(f"ratio vs trainer time: {res['ratio_vs_trainer']}  (goal <= 1.10)")
     print(f"ratio vs trial time:   {res['ratio_vs_trial']}")
     print(f"ratio vs max(sum/concurrency, WSD critical path {res['critical_path_s']} s): "
           f"{res['ratio_vs_bound']}")
-    out = REPO / "bench" / "results" / "sweep_overhead.json"
+    suffix = "" if spec_arg == default else "_" + Path(spec_arg).stem
+    out = REPO / "bench" / "results" / f"sweep_overhead{suffix}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1) + "\n")
     print(f"wrote {out}")
