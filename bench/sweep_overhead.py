@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 def main(spec_path: str) -> dict:
     """Run the ladder and return the measured numbers."""
     from orchestrator import Sweep, SweepSpec
-    from orchestrator.store import Store, read_metrics, read_parts
+    from orchestrator.runs.store import Store, read_metrics, read_parts
 
     spec = SweepSpec.from_yaml(spec_path)
     storage = tempfile.mkdtemp(prefix="sweep-overhead-")

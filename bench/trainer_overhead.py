@@ -25,14 +25,14 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from orchestrator.model import build_model  # noqa: E402
-from orchestrator.runconfig import RunConfig  # noqa: E402
-from orchestrator.train import train_run  # noqa: E402
+from orchestrator.spec.run import RunSpec  # noqa: E402
+from orchestrator.train.loop import train_run  # noqa: E402
+from orchestrator.train.model import build_model  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "trainer_overhead.json"
 
 
-def bare_loop(cfg: RunConfig, steps: int) -> tuple[float, float]:
+def bare_loop(cfg: RunSpec, steps: int) -> tuple[float, float]:
     """(wall, cpu) tokens/s of the bare loop (after 3 warm-up steps)."""
     torch.set_num_threads(int(cfg.cpus))
     model = build_model(cfg.width, cfg.depth, cfg.head_dim, cfg.vocab_size, cfg.seq_len, cfg.seed)
@@ -55,7 +55,7 @@ def bare_loop(cfg: RunConfig, steps: int) -> tuple[float, float]:
     return tokens / (time.perf_counter() - t0), tokens / (time.process_time() - c0)
 
 
-def trainer(cfg: RunConfig) -> tuple[float, float]:
+def trainer(cfg: RunSpec) -> tuple[float, float]:
     """(wall, cpu) tokens/s of ``train_run`` from its first row to its last-but-one row."""
     marks: list[tuple[int, float, float]] = []
 
@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     steps = args.steps
-    cfg = RunConfig(sweep="bench", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
+    cfg = RunSpec(sweep="bench", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
                     data={"source": "arith", "level": 2, "pool_docs": 20000}, lr=3e-3,
                     batch_tokens=4096, tokens=4096 * steps, log_every=10, eval_every=10 ** 9,
                     eval_tokens=1024, cpus=args.threads)

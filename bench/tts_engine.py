@@ -8,7 +8,7 @@
 
 The prefix cache is reset before every timed run; runs alternate and the median of
 ``--repeats`` is reported. The policy is trained here with the real trainer
-(``orchestrator.train.train_run``, ~1 min) unless ``--model DIR`` is given — no downloads.
+(``orchestrator.train.loop.train_run``, ~1 min) unless ``--model DIR`` is given — no downloads.
 Writes ``bench/results/tts_engine.json``.
 
     python bench/tts_engine.py [--model DIR] [--budget 16] [--problems 64] [--repeats 5]
@@ -36,10 +36,10 @@ RESULTS = Path(__file__).resolve().parent / "results" / "tts_engine.json"
 
 def train_policy(workdir: Path, tokens: int) -> Path:
     """Train a tiny arith Llama with the project's trainer; returns its HF directory."""
-    from orchestrator.runconfig import RunConfig
-    from orchestrator.train import train_run
+    from orchestrator.spec.run import RunSpec
+    from orchestrator.train.loop import train_run
 
-    cfg = RunConfig(sweep="bench", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
+    cfg = RunSpec(sweep="bench", width=64, depth=2, head_dim=32, vocab_size=22, seq_len=128,
                     data={"source": "arith", "level": 2}, lr=1e-2, batch_tokens=2048,
                     tokens=tokens, schedule="cosine", warmup_frac=0.05, min_lr_frac=0.1,
                     eval_every=10 ** 9, log_every=10 ** 9, seed=0, cpus=1)
@@ -80,7 +80,7 @@ def main() -> None:
     workdir = None
     if model is None:
         workdir = Path(tempfile.mkdtemp(prefix="tts-bench-"))
-        with con.status("training the arith policy with orchestrator.train ..."):
+        with con.status("training the arith policy with orchestrator.train.loop ..."):
             model = train_policy(workdir, args.train_tokens)
     task = get_task("arith", level=2, n_problems=args.problems)
     problems = task.problems()

@@ -12,7 +12,8 @@ Generate once at ``N_max`` samples per problem, then:
   accuracy over resamples (the spread due to *which* samples were drawn).
 
 Candidates are given per problem as parallel lists: canonical ``answers`` (None for no
-answer), ``correct`` flags and (for best-of-n) reward ``scores``.
+answer), ``correct`` flags and (for best-of-n) reward ``scores``. :func:`curves_from_rows`
+takes them from stored test-time rows (their ``cand_*`` list columns).
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from collections import defaultdict
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 
 from evaluators.errors import EvaluatorError
 
 __all__ = ["pass_at_k", "pass_at_k_curve", "pick_majority", "pick_best", "pick_weighted",
-           "resampled_accuracy", "curves_table", "SELECTORS"]
+           "resampled_accuracy", "curves_table", "curves_from_rows", "SELECTORS",
+           "INDEPENDENT"]
 
 
 def pass_at_k(n, c, k):
@@ -162,3 +165,36 @@ def curves_table(problems: Sequence[dict], resamples: int = 200, seed: int = 0,
             row.update({f"{sel}@n": m, f"{sel}_lo": lo, f"{sel}_hi": hi})
         rows.append(row)
     return rows
+
+
+# Strategies whose candidates are independent samples (what generate-once-resample needs).
+INDEPENDENT = ("sample", "majority", "best_of_n", "weighted_best_of_n")
+
+
+def curves_from_rows(df: pd.DataFrame, resamples: int = 200, seed: int = 0) -> pd.DataFrame:
+    """pass@n, maj@n, bon@n, wbon@n curves (mean, 95 % CI) from stored test-time rows.
+
+    For each (model, reward model, max_tokens, seed) it takes, per problem, the candidates of
+    the largest-budget row of an independent-sampling strategy (:data:`INDEPENDENT`) and runs
+    :func:`curves_table` on them.
+    """
+    if df.empty or "cand_correct" not in df.columns:
+        return pd.DataFrame()
+    strat = df["strategy"] if "strategy" in df.columns else df["method"]
+    sub = df[strat.isin(INDEPENDENT)]
+    out = []
+    for key, g in sub.groupby(["model_id", "reward_model", "max_tokens", "seed"], sort=True):
+        best = g.sort_values("budget").groupby("problem_id").tail(1)
+        probs = []
+        for _, r in best.iterrows():
+            scores = r["cand_scores"]
+            scores = None if scores is None or any(_isnone(x) for x in scores) else list(scores)
+            probs.append({"answers": list(r["cand_answers"]), "correct": list(r["cand_correct"]),
+                          "scores": scores})
+        for row in curves_table(probs, resamples=resamples, seed=seed):
+            out.append(dict(zip(["model_id", "reward_model", "max_tokens", "seed"], key), **row))
+    return pd.DataFrame(out)
+
+
+def _isnone(x) -> bool:
+    return x is None or (isinstance(x, float) and np.isnan(x))

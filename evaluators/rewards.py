@@ -18,30 +18,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Sequence
 
 from evaluators.accounting import ModelShape, score_cost
 from evaluators.errors import EvaluatorError
 from evaluators.types import Sample, Score
+from laws.registry import Registry
 
-REWARD_MODELS: dict[str, Callable[..., Any]] = {}
-
-
-def register_reward_model(name: str):
-    """Decorator: register a reward-model factory (class or function) as ``name``."""
-
-    def deco(obj):
-        REWARD_MODELS[name] = obj
-        return obj
-
-    return deco
+REWARD_MODELS = Registry("reward model", EvaluatorError)   # the built-ins are defined below
+register_reward_model = REWARD_MODELS.register
 
 
 def make_reward_model(name: str, **options):
     """Build reward model ``name`` with ``options``; unknown names raise EvaluatorError."""
-    if name not in REWARD_MODELS:
-        raise EvaluatorError(f"reward model: unknown reward model {name!r}; known: {sorted(REWARD_MODELS)}")
-    return REWARD_MODELS[name](**options)
+    return REWARD_MODELS.build(name, **options)
 
 
 def _check_mode(mode: str) -> str:

@@ -20,10 +20,11 @@ forms = _forms
 
 __all__ = ["LawFitError", "LawFit", "fit", "forms", "Form", "get_form", "register",
            "compute_optimal", "extrapolation_error", "frontier_envelope", "frontier_isoflop",
-           "frontier_closed_form", "LiveFitter", "tts_frontier", "plan"]
+           "frontier_closed_form", "LiveFitter", "tts_frontier", "aggregate_tts", "plan",
+           "Registry", "atomic_write"]
 
-# Names provided by sibling modules that may not exist yet (frontier, live, tts, planner).
-_OPTIONAL = {
+# Heavier parts load on first use, so ``import laws`` stays quick.
+_LAZY = {
     "compute_optimal": "laws.frontier",
     "extrapolation_error": "laws.frontier",
     "frontier_envelope": "laws.frontier",
@@ -31,24 +32,21 @@ _OPTIONAL = {
     "frontier_closed_form": "laws.frontier",
     "LiveFitter": "laws.live",
     "tts_frontier": "laws.tts",
+    "aggregate_tts": "laws.tts",
     "plan": "laws.planner",
+    "Registry": "laws.registry",
+    "atomic_write": "laws.atomic",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """Lazily resolve optional names and the ``plots`` submodule (matplotlib loads on demand)."""
+    """Resolve the lazily loaded names and the ``plots`` submodule (matplotlib loads on demand)."""
     import importlib
 
     if name == "plots":
         return importlib.import_module("laws.plots")
-    if name in _OPTIONAL:
-        mod = _OPTIONAL[name]
-        try:
-            value = getattr(importlib.import_module(mod), name)
-        except ModuleNotFoundError as exc:
-            if exc.name != mod:
-                raise
-            raise AttributeError(f"laws.{name} is not available ({mod} is not installed yet)") from None
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'laws' has no attribute {name!r}")

@@ -41,7 +41,7 @@ def objective(r: np.ndarray, w: np.ndarray | None, loss: str, delta: float) -> t
     return h @ wn, dh * wn
 
 
-class Problem:
+class FitProblem:
     """One prepared fitting problem: form, features, fit-space target, loss settings."""
 
     def __init__(self, form: Form, prep: Any, y: np.ndarray, loss: str, delta: float):
@@ -230,8 +230,8 @@ def _json_opts(opts: dict[str, Any]) -> dict[str, Any]:
 
 
 def prepare_problem(form: Form, data: Any, loss: str, delta: float,
-                    opts: dict[str, Any]) -> tuple[Problem, dict[str, np.ndarray]]:
-    """Validate ``data`` for ``form`` and build the fitting :class:`Problem`."""
+                    opts: dict[str, Any]) -> tuple[FitProblem, dict[str, np.ndarray]]:
+    """Validate ``data`` for ``form`` and build the fitting :class:`FitProblem`."""
     cols = validate.columns(data, form.columns, keys=form.keys)
     validate.signs(cols, form.positive, form.nonnegative)
     form.check(cols, opts, fitting=True)
@@ -242,7 +242,7 @@ def prepare_problem(form: Form, data: Any, loss: str, delta: float,
         raise LawFitError(f"data: {n} point(s) but form {form.name!r} has {len(form.params)} "
                           f"parameters ({', '.join(form.params)}); need at least {len(form.params)}")
     prep = form.prepare(cols, opts)
-    return Problem(form, prep, form.to_fit_space(cols[form.target]), loss, delta), cols
+    return FitProblem(form, prep, form.to_fit_space(cols[form.target]), loss, delta), cols
 
 
 def fit(form: Any, data: Any, *, bootstrap: int = 0, seed: int = 0, loss: str = "huber",

@@ -19,7 +19,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ._frontier_util import as_frame, boot_ci, err, flops_column, weighted_line
+from laws.validate import as_frame, boot_ci, err, flops_column, weighted_line
 
 __all__ = ["Frontier", "frontier_envelope", "frontier_isoflop", "frontier_closed_form",
            "compute_optimal", "extrapolation_error"]

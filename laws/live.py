@@ -1,6 +1,6 @@
 """Live refitting: feed metric rows one at a time, refit when new final points arrive.
 
-:class:`LiveFitter` accepts the rows of DESIGN.md's metric schema in any order (training step
+:class:`LiveFitter` accepts the rows of ARCHITECTURE.md's metric schema in any order (training step
 rows and run rows, typically from a Ray Tune callback on another thread):
 
 * ``chinchilla``/``kaplan``/``power_law``: a point per finished run (``status == 'done'``,
@@ -24,13 +24,14 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 import pandas as pd
+
+from laws.atomic import atomic_write
 
 __all__ = ["LiveFitter", "FitRecord", "default_point"]
 
@@ -93,18 +94,8 @@ class FitRecord:
 
 
 def _write_json(path: str, obj: Any) -> None:
-    """Atomic JSON write: temp file in the same directory, then os.replace."""
-    d = os.path.dirname(path) or "."
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=d)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=1, default=str)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Atomic JSON write (:func:`laws.atomic.atomic_write`)."""
+    atomic_write(path, json.dumps(obj, indent=1, default=str))
 
 
 @dataclass

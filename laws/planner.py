@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from ._frontier_util import as_frame, err
+from laws.validate import as_frame, err
 
 __all__ = ["Plan", "plan", "fit_accuracy_maps", "attach_loss"]
 

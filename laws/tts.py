@@ -1,6 +1,6 @@
 """Test-time compute frontier: accuracy vs inference FLOPs across models and methods.
 
-Input is either raw test-time rows (DESIGN.md schema: ``model_id, N, method, budget, correct,
+Input is either raw test-time rows (ARCHITECTURE.md schema: ``model_id, N, method, budget, correct,
 policy_flops, reward_flops`` …, one row per problem attempt) or an already aggregated table
 with ``accuracy`` and ``flops`` (per query) columns. Output (:class:`TTSFrontier`):
 
@@ -21,20 +21,60 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._frontier_util import as_frame, err
+from laws.validate import as_frame, err
 
-__all__ = ["TTSFrontier", "aggregate_tts", "pareto_frontier", "tts_frontier"]
+__all__ = ["TTSFrontier", "aggregate_tts", "method_labels", "pareto_frontier", "tts_frontier",
+           "wilson"]
 
 FIT_FORMS = ("sigmoid", "power_law")
 
 
-def aggregate_tts(data: Any, *, task: str | None = None) -> pd.DataFrame:
-    """Aggregate test-time rows into one row per (model_id, method, budget).
+def wilson(k: Any, n: Any, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (95 % for ``z = 1.96``) of proportions ``k/n``, vectorised.
 
-    Raw rows (with ``correct``) give ``accuracy = mean(correct)`` and ``flops = mean(
-    policy_flops + reward_flops)``; an already aggregated table (``accuracy`` and ``flops``)
-    passes through. A ``reward_model`` column, where set, is folded into the method label as
-    ``method[reward_model]``. Several tasks in one table need ``task=`` to pick one.
+    Scalars in → floats out; ``n = 0`` gives NaN bounds.
+    """
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        d = 1 + z * z / n
+        c = (p + z * z / (2 * n)) / d
+        h = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+        lo, hi = np.clip(c - h, 0.0, 1.0), np.clip(c + h, 0.0, 1.0)
+    lo, hi = np.where(n > 0, lo, np.nan), np.where(n > 0, hi, np.nan)
+    return (float(lo), float(hi)) if lo.ndim == 0 else (lo, hi)
+
+
+def method_labels(df: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(series, method) labels of test-time rows.
+
+    ``series`` is ``method[reward_model]`` (the reward model folded in where set); ``method``
+    adds `` @<max_tokens> tok`` for rows of a *sequential* budget, so parallel (n) and
+    max-token budgets of one strategy never share a curve.
+    """
+    label = df["method"].astype(str) if "method" in df.columns else pd.Series("default", index=df.index)
+    if "reward_model" in df.columns:
+        rm = df["reward_model"].astype("string").fillna("")
+        label = pd.Series(np.where(rm.str.len() > 0, label + "[" + rm + "]", label), index=df.index)
+    method = label
+    if "budget_axis" in df.columns and "max_tokens" in df.columns:
+        seq = df["budget_axis"].astype(str) == "sequential"
+        tok = pd.to_numeric(df["max_tokens"], errors="coerce").astype("Int64").astype(str)
+        method = label.where(~seq, label + " @" + tok + " tok")
+    return label, method
+
+
+def aggregate_tts(data: Any, *, task: str | None = None) -> pd.DataFrame:
+    """THE aggregation of test-time rows: one row per (model_id, method, budget).
+
+    Raw rows (with ``correct``; the metric-row schema of ARCHITECTURE.md) give ``accuracy =
+    mean(correct)`` with its 95 % Wilson interval (``lo``, ``hi``) over problems, ``flops =
+    mean(policy_flops + reward_flops)`` per query, ``policy_flops``, ``reward_flops``,
+    ``tokens`` (mean prompt + completion tokens, when recorded), ``n_problems``, and ``N`` /
+    ``loss`` where given. Labels come from :func:`method_labels` (``series`` is the curve a
+    row belongs to; ``budget_axis`` and ``max_tokens`` are carried along). An already
+    aggregated table (``accuracy`` and ``flops``) passes through, checked. Several tasks in one
+    table need ``task=`` to pick one. Used by ``scalelab tts``, the report and the planner.
     """
     df = data.copy() if isinstance(data, pd.DataFrame) else pd.DataFrame(dict(data))
     if df.empty:
@@ -46,34 +86,45 @@ def aggregate_tts(data: Any, *, task: str | None = None) -> pd.DataFrame:
                 raise err(f"tts: no rows for task {task!r}")
         elif df["task"].nunique() > 1:
             raise err(f"tts: rows mix tasks {sorted(df['task'].unique())}; pass task=")
-    if "method" not in df.columns:
-        df["method"] = "default"
-    if "reward_model" in df.columns:
-        rm = df["reward_model"].astype("string").fillna("")
-        df["method"] = np.where(rm.str.len() > 0, df["method"].astype(str) + "[" + rm + "]",
-                                df["method"].astype(str))
+    if "correct" not in df.columns:
+        if "flops" not in df.columns and "inference_flops" in df.columns:
+            df["flops"] = df["inference_flops"]
+        table = as_frame(df, ("accuracy", "flops"), "tts")
+        if "method" not in table.columns:
+            table["method"] = "default"
+        return _checked(table)
+    df["series"], df["method"] = method_labels(df)
     if "model_id" not in df.columns:
         df["model_id"] = df["N"].map(lambda n: f"N={n:.3g}") if "N" in df.columns else "model"
     if "budget" not in df.columns:
         df["budget"] = 1
-    keys = ["model_id", "method", "budget"]
-    if "correct" in df.columns:
-        flop_cols = [c for c in ("policy_flops", "reward_flops") if c in df.columns]
-        if not flop_cols and "flops" not in df.columns:
-            raise err("tts: raw rows need 'policy_flops' (and optionally 'reward_flops') or 'flops'")
-        df = as_frame(df, ["correct"] + (flop_cols or ["flops"]), "tts")
-        df["flops"] = df[flop_cols].sum(axis=1) if flop_cols else df["flops"]
-        agg = {"accuracy": ("correct", "mean"), "flops": ("flops", "mean"),
-               "n_problems": ("correct", "size")}
-        for c in flop_cols + [c for c in ("N", "loss") if c in df.columns]:
-            agg[c] = (c, "mean")
-        table = df.groupby(keys, as_index=False, sort=True).agg(**agg)
-    else:
-        if "flops" not in df.columns and "inference_flops" in df.columns:
-            df["flops"] = df["inference_flops"]
-        table = as_frame(df, ("accuracy", "flops"), "tts")
-    bad = table["flops"].to_numpy() <= 0
-    if bad.any():
+    df["budget_axis"] = df["budget_axis"].astype(str) if "budget_axis" in df.columns else "parallel"
+    if "max_tokens" not in df.columns:
+        df["max_tokens"] = np.nan
+    flop_cols = [c for c in ("policy_flops", "reward_flops") if c in df.columns]
+    if not flop_cols and "flops" not in df.columns:
+        raise err("tts: raw rows need 'policy_flops' (and optionally 'reward_flops') or 'flops'")
+    df = as_frame(df, ["correct"] + (flop_cols or ["flops"]), "tts")
+    if flop_cols:
+        df["flops"] = df[flop_cols].sum(axis=1)
+    agg = {"accuracy": ("correct", "mean"), "hits": ("correct", "sum"),
+           "n_problems": ("correct", "size"), "flops": ("flops", "mean")}
+    for c in flop_cols + [c for c in ("N", "loss") if c in df.columns]:
+        agg[c] = (c, "mean")
+    if {"prompt_tokens", "completion_tokens"} <= set(df.columns):
+        df["tokens"] = (pd.to_numeric(df["prompt_tokens"], errors="coerce")
+                        + pd.to_numeric(df["completion_tokens"], errors="coerce"))
+        agg["tokens"] = ("tokens", "mean")
+    for c in ("series", "budget_axis", "max_tokens", "reward_model"):
+        if c in df.columns:
+            agg[c] = (c, "first")
+    table = df.groupby(["model_id", "method", "budget"], as_index=False, sort=True).agg(**agg)
+    table["lo"], table["hi"] = wilson(table.pop("hits"), table["n_problems"])
+    return _checked(table)
+
+
+def _checked(table: pd.DataFrame) -> pd.DataFrame:
+    if (table["flops"].to_numpy() <= 0).any():
         raise err("tts: column 'flops' must be > 0 (policy + reward FLOPs per query)")
     if ((table["accuracy"] < 0) | (table["accuracy"] > 1)).any():
         raise err("tts: column 'accuracy' must lie in [0, 1]")

@@ -1,7 +1,8 @@
-"""orchestrator: training sweeps on Ray Tune (spec, model family, data, trainer, ledger, store, CLI).
+"""orchestrator: everything that schedules, stores and presents — specs (``spec/``), the model
+family and trainer (``train/``), Ray Tune runs of both kinds with the ledger and the one store
+(``runs/``), the report (``report/``), the CLI (``cli/``) and the demo.
 
-``import orchestrator`` stays light: ``Sweep``, ``SweepSpec`` and ``SweepResult`` are imported
-on first use.
+``import orchestrator`` stays light: the public names below are imported on first use.
 
     from orchestrator import Sweep, SweepSpec
     result = Sweep(SweepSpec.from_yaml("examples/quickstart.yaml")).run()
@@ -11,10 +12,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Sweep", "SweepSpec", "SweepResult", "SpecError"]
+__all__ = ["Sweep", "SweepSpec", "SweepResult", "SpecError", "TTSSpec", "TTSRun", "OrchestratorError"]
 
-_LAZY = {"Sweep": "orchestrator.sweep", "SweepResult": "orchestrator.sweep",
-         "SweepSpec": "orchestrator.spec", "SpecError": "orchestrator.spec"}
+_LAZY = {"Sweep": "orchestrator.runs.sweep", "SweepResult": "orchestrator.runs.sweep",
+         "SweepSpec": "orchestrator.spec.sweep", "SpecError": "orchestrator.errors",
+         "TTSSpec": "orchestrator.spec.tts", "TTSRun": "orchestrator.runs.tts",
+         "OrchestratorError": "orchestrator.errors"}
 
 
 def __getattr__(name: str) -> Any:

@@ -2,7 +2,7 @@
 
 1. **Ladder**: ``Sweep(spec).run()`` trains every run of ``examples/quickstart.yaml`` on Ray
    Tune (WSD trunks, then their cooldown branches), refitting the law live as runs finish.
-2. **Test-time scaling** on the trained checkpoints with vLLM (:mod:`evaluators.tts_run`):
+2. **Test-time scaling** on the trained checkpoints with vLLM (:mod:`orchestrator.runs.tts`):
    one model per size (its longest-trained cooled-down run), strategies ``sample`` (pass@k),
    ``majority``, ``best_of_n`` with the task's verifier and ``particle_filtering`` with the exact
    step checker, over parallel budgets (n) and sequential budgets (max new tokens). Rows land in
@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
+from orchestrator.errors import OrchestratorError
+from orchestrator.runs.sweepdir import SweepDir
+from orchestrator.spec.tts import TTSSpec
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_SPEC = "examples/quickstart.yaml"
@@ -47,10 +49,8 @@ TTS_QUICK: dict[str, Any] = {
 MAX_MODELS = 4
 
 
-class DemoError(ValueError):
+class DemoError(OrchestratorError):
     """Bad demo input (missing spec file, nothing trained): one line, exit code 2."""
-
-    exit_code = 2
 
 
 @dataclass
@@ -73,44 +73,39 @@ def resolve_spec(spec: str | None, quick: bool) -> Path:
     raise DemoError(f"--spec: file {name!r} not found (looked in {where})")
 
 
-def pick_models(runs: pd.DataFrame, sweep_dir: Path, limit: int = MAX_MODELS) -> list[dict]:
+def pick_models(sweep: SweepDir, limit: int = MAX_MODELS) -> list[dict]:
     """One model per size: its done run with the most tokens, preferring cooled-down runs
-    (WSD trunks at constant LR, i.e. runs other runs branch from, are used only if no branch
-    finished). Spread over the ladder when there are more sizes than ``limit``."""
-    done = runs[(runs["status"] == "done") & runs["checkpoint"].notna()].copy()
+    (WSD trunks at constant LR are used only if no branch of that size finished). Spread over
+    the ladder when there are more sizes than ``limit``."""
+    done = sweep.models()
     if done.empty:
         raise DemoError("the sweep has no finished run to evaluate (see runs.parquet: status/reason)")
-    parents = set(runs.get("parent_run_id", pd.Series(dtype=str)).dropna().astype(str))
-    done["trunk"] = done["run_id"].astype(str).isin(parents)
+    done["trunk"] = done["role"] == "trunk"
     best = (done.sort_values(["N", "trunk", "D"], ascending=[True, True, False])
             .drop_duplicates("N", keep="first").reset_index(drop=True))
     if len(best) > limit:
         idx = sorted({round(i * (len(best) - 1) / (limit - 1)) for i in range(limit)})
         best = best.iloc[idx]
-    out = []
-    for r in best.itertuples():
-        ck = Path(str(r.checkpoint))
-        out.append({"path": str(ck if ck.is_absolute() else sweep_dir / ck), "id": str(r.run_id)})
-    return out
+    return [{"path": str(r.checkpoint), "id": str(r.run_id)} for r in best.itertuples()]
 
 
-def tts_spec(sweep_spec, storage: str, models: list[dict], quick: bool) -> dict:
+def tts_spec(sweep_spec, storage: str, models: list[dict], quick: bool) -> TTSSpec:
     """The test-time spec of the demo: rows go to ``<storage>/<sweep name>/tts.parquet``.
 
     The models are evaluated on held-out problems of the task they were trained on (for the
     ``arith`` data source: the same difficulty ``level``).
     """
-    spec = {"name": sweep_spec.name, "storage": storage, "models": models,
-            **(TTS_QUICK if quick else TTS_FULL)}
+    settings = TTS_QUICK if quick else TTS_FULL
+    task = settings["task"]
     if sweep_spec.data.source == "arith" and "level" in sweep_spec.data.options:
-        spec["task"] = {**spec["task"], "options": {**spec["task"]["options"],
-                                                    "level": sweep_spec.data.options["level"]}}
-    return spec
+        task = {**task, "options": {**task["options"], "level": sweep_spec.data.options["level"]}}
+    return TTSSpec.from_dict({**settings, "task": task, "name": sweep_spec.name,
+                              "storage": storage, "models": models})
 
 
 def _ray() -> bool:
     """Connect to RAY_ADDRESS or start one local Ray for both stages; True if we started it."""
-    from orchestrator.sweep import ensure_ray
+    from orchestrator.runs.sweep import ensure_ray
 
     return ensure_ray()
 
@@ -135,11 +130,10 @@ def run_demo(storage: str = "./scalelab_runs", spec: str | None = None, quick: b
         result = Sweep(sweep_spec, storage=storage).run()
         timings["train_s"] = time.time() - t0
         sweep_dir = Path(result.sweep_dir)
-        runs = pd.read_parquet(sweep_dir / "runs.parquet")
-        models = pick_models(runs, sweep_dir)
+        models = pick_models(SweepDir(sweep_dir))
         console.rule(f"[bold]2/3 test-time scaling[/] on {len(models)} checkpoints with vLLM")
         t0 = time.time()
-        from evaluators.tts_run import run_tts
+        from orchestrator.runs.tts import run_tts
 
         run_tts(tts_spec(sweep_spec, storage, models, quick))
         timings["tts_s"] = time.time() - t0
@@ -152,7 +146,7 @@ def run_demo(storage: str = "./scalelab_runs", spec: str | None = None, quick: b
     t0 = time.time()
     rep = make_report(sweep_dir, bootstrap=bootstrap)
     timings["report_s"] = time.time() - t0
-    from orchestrator.demo_summary import print_summary
+    from orchestrator.report.summary import print_summary
 
     print_summary(console, rep.data, rep.analysis, rep.path, timings)
     return DemoResult(sweep_dir, rep.path, timings, rep.analysis)

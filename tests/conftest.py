@@ -3,7 +3,8 @@
 Fixtures here are shared by several test packages:
 - ``ray_local``: one local Ray instance for the session (2 CPUs), shut down at the end.
 - ``arith_checkpoint``: a tiny Llama trained on the arith task by the real trainer (≈1 min on
-  CPU), saved as an HF directory with its tokenizer. Set ``SCALELAB_TEST_MODEL_CACHE=<dir>``
+  CPU), saved as an HF directory with its tokenizer; ``policy_dir`` is the policy the
+  evaluator and test-time-run tests use (that checkpoint unless ``SCALELAB_TEST_POLICY_DIR``). Set ``SCALELAB_TEST_MODEL_CACHE=<dir>``
   during development to reuse one across pytest sessions (CI always trains it fresh).
 """
 from __future__ import annotations
@@ -26,6 +27,9 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # A short, private Ray temp dir: unix socket paths must stay < 108 chars, and a private dir
 # keeps ray.init() from attaching to a cluster someone else started on this machine.
 os.environ.setdefault("RAY_TMPDIR", tempfile.mkdtemp(prefix="slray-", dir="/tmp"))
+# Keep the torch-inductor cache stable across sessions (vLLM's first logprobs call compiles).
+os.environ.setdefault("TMPDIR", os.path.join(tempfile.gettempdir(), "scalelab-vllm-tmp"))
+os.makedirs(os.environ["TMPDIR"], exist_ok=True)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,10 +67,10 @@ def arith_checkpoint(tmp_path_factory) -> Path:
     """Path of an HF directory (model + tokenizer) trained on arith level 2 (≈70 s, 1 thread)."""
     import shutil
 
-    from orchestrator.runconfig import RunConfig
-    from orchestrator.train import train_run
+    from orchestrator.spec.run import RunSpec
+    from orchestrator.train.loop import train_run
 
-    cfg = RunConfig(**ARITH_FIXTURE)
+    cfg = RunSpec(**ARITH_FIXTURE)
     cache = os.environ.get("SCALELAB_TEST_MODEL_CACHE")
     cached = Path(cache) / f"arith-{cfg.run_id}" if cache else None
     if cached is not None and (cached / "config.json").exists():
@@ -84,3 +88,11 @@ def arith_checkpoint(tmp_path_factory) -> Path:
     else:
         os.replace(tmp, cached)
     return cached
+
+
+@pytest.fixture(scope="session")
+def policy_dir(request) -> Path:
+    """The arith policy: ``$SCALELAB_TEST_POLICY_DIR`` if set, else the trained fixture."""
+    if os.environ.get("SCALELAB_TEST_POLICY_DIR"):
+        return Path(os.environ["SCALELAB_TEST_POLICY_DIR"])
+    return Path(request.getfixturevalue("arith_checkpoint"))

@@ -42,9 +42,9 @@ def test_readme_cli_table_is_not_empty():
 def test_every_example_spec_validates(path):
     data = yaml.safe_load(path.read_text())
     if "strategies" in data:  # a test-time spec
-        from evaluators.tts_spec import load_spec
+        from orchestrator import TTSSpec
 
-        spec = load_spec(data)
+        spec = TTSSpec.from_yaml(path)
         assert spec.name == data["name"]
     else:
         from orchestrator import SweepSpec

@@ -13,24 +13,12 @@ Every engine follows :class:`evaluators.types.Engine`: ``generate(prompts, sampl
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any, Callable
-
 from evaluators.errors import EvaluatorError
+from laws.registry import Registry
 
-ENGINES: dict[str, Callable[..., Any]] = {}
-
-_BUILTIN = {"vllm": "evaluators.engines.vllm_engine", "openai": "evaluators.engines.openai_engine"}
-
-
-def register_engine(name: str):
-    """Decorator: register an engine factory (a class or function taking options) as ``name``."""
-
-    def deco(obj):
-        ENGINES[name] = obj
-        return obj
-
-    return deco
+ENGINES = Registry("engine", EvaluatorError,
+                   builtin=("evaluators.engines.vllm_engine", "evaluators.engines.openai_engine"))
+register_engine = ENGINES.register
 
 
 def make_engine(name: str, **options):
@@ -38,11 +26,7 @@ def make_engine(name: str, **options):
 
     Built-in modules are imported on first use, so ``import evaluators.engines`` stays cheap.
     """
-    if name not in ENGINES and name in _BUILTIN:
-        importlib.import_module(_BUILTIN[name])
-    if name not in ENGINES:
-        raise EvaluatorError(f"engine: unknown engine {name!r}; known: {sorted(set(ENGINES) | set(_BUILTIN))}")
-    return ENGINES[name](**options)
+    return ENGINES.build(name, **options)
 
 
 __all__ = ["ENGINES", "register_engine", "make_engine"]

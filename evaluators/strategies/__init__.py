@@ -6,42 +6,21 @@ the option). See :mod:`evaluators.strategies.base` for the verb and the accounti
 """
 from __future__ import annotations
 
-import importlib
-
 from evaluators.errors import EvaluatorError
+from laws.registry import Registry
 
-STRATEGIES: dict[str, type] = {}
-
-_BUILTIN = ("evaluators.strategies.sampling", "evaluators.strategies.particle_filtering",
-            "evaluators.strategies.beam_search")
-
-
-def register_strategy(name: str):
-    """Decorator: register a strategy class under ``name``."""
-
-    def deco(cls):
-        STRATEGIES[name] = cls
-        return cls
-
-    return deco
-
-
-def _load_builtin() -> None:
-    for mod in _BUILTIN:
-        importlib.import_module(mod)
+STRATEGIES = Registry("strategy", EvaluatorError, stamp="name",
+                      builtin=("evaluators.strategies.sampling",
+                               "evaluators.strategies.particle_filtering",
+                               "evaluators.strategies.beam_search"))
+register_strategy = STRATEGIES.register
 
 
 def get_strategy(name: str, **options):
     """Build the strategy ``name`` with ``options``; unknown names raise EvaluatorError."""
-    _load_builtin()
-    if name not in STRATEGIES:
-        raise EvaluatorError(f"strategy: unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
-    return STRATEGIES[name](**options)
+    return STRATEGIES.build(name, **options)
 
 
 def strategy_class(name: str) -> type:
     """The registered class for ``name`` (for checking ``needs_reward`` without building)."""
-    _load_builtin()
-    if name not in STRATEGIES:
-        raise EvaluatorError(f"strategy: unknown strategy {name!r}; known: {sorted(STRATEGIES)}")
-    return STRATEGIES[name]
+    return STRATEGIES.get(name)

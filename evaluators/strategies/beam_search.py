@@ -15,34 +15,35 @@ from dataclasses import dataclass
 
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import Options, ProblemResult, Strategy, need
-from evaluators.strategies.stepwise import (Path, StepState, check_positive_int,
-                                            extend, group_identical, to_candidate, validate_stepwise)
+from evaluators.strategies.base import ProblemResult, need
+from evaluators.strategies.stepwise import (
+    Path,
+    StepState,
+    StepwiseOptions,
+    StepwiseStrategy,
+    check_positive_int,
+    extend,
+    group_identical,
+    to_candidate,
+)
 
 
 @dataclass(frozen=True)
-class BeamOptions(Options):
-    """Options of ``beam_search``."""
+class BeamOptions(StepwiseOptions):
+    """Options of ``beam_search`` (plus the shared step-wise ones)."""
 
     beam_width: int = 2               # m: beams kept per step; the budget must be divisible by it
-    aggregate: str = "last"           # last | min | prod of step scores
-    max_steps: int = 16
-    step_max_tokens: int | None = None
 
-    def validate(self, strategy: str) -> None:
-        """Check every option; raises EvaluatorError naming the bad one."""
+    def validate_own(self, strategy: str) -> None:
+        """``beam_width`` is a positive integer."""
         need(check_positive_int(self.beam_width), strategy, "beam_width",
              "must be an integer >= 1", self.beam_width)
-        validate_stepwise(self, strategy)
 
 
 @register_strategy("beam_search")
-class BeamSearch(Strategy):
+class BeamSearch(StepwiseStrategy):
     """PRM-guided beam search: ``m`` beams, ``n/m`` expansions each."""
 
-    name = "beam_search"
-    needs_reward = True
-    reward_mode = "prm"
     Options = BeamOptions
 
     def check_args(self, budget, reward):

@@ -18,29 +18,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import Options, ProblemResult, Strategy, need, request_seed
-from evaluators.strategies.stepwise import (Path, StepState,
-                                            effective_sample_size, extend, finite_positive,
-                                            group_identical, resample_indices, softmax_weights,
-                                            validate_stepwise,
-                                            to_candidate)
+from evaluators.strategies.base import ProblemResult, need, request_seed
+from evaluators.strategies.stepwise import (
+    Path,
+    StepState,
+    StepwiseOptions,
+    StepwiseStrategy,
+    effective_sample_size,
+    extend,
+    finite_positive,
+    group_identical,
+    resample_indices,
+    softmax_weights,
+    to_candidate,
+)
 
 
 @dataclass(frozen=True)
-class PFOptions(Options):
-    """Options of ``particle_filtering``."""
+class PFOptions(StepwiseOptions):
+    """Options of ``particle_filtering`` (plus the shared step-wise ones)."""
 
     temperature: float = 1.0          # softmax temperature on logit(PRM score)
     resampling: str = "systematic"    # multinomial | systematic
     resample_when: str = "every_step"  # every_step | ess
     ess_threshold: float = 0.5        # fraction of n (resample_when: ess)
     final_pick: str = "argmax"        # argmax | sample
-    aggregate: str = "last"           # last | min | prod of step scores
-    max_steps: int = 16
-    step_max_tokens: int | None = None  # per-step cap (default: what is left of max_tokens)
 
-    def validate(self, strategy: str) -> None:
-        """Check every option; raises EvaluatorError naming the bad one."""
+    def validate_own(self, strategy: str) -> None:
+        """Check the particle-filter options; raises EvaluatorError naming the bad one."""
         need(finite_positive(self.temperature), strategy, "temperature", "must be > 0",
              self.temperature)
         need(self.resampling in ("multinomial", "systematic"), strategy, "resampling",
@@ -51,16 +56,12 @@ class PFOptions(Options):
              "ess_threshold", "must be in (0, 1]", self.ess_threshold)
         need(self.final_pick in ("argmax", "sample"), strategy, "final_pick",
              "must be argmax|sample", self.final_pick)
-        validate_stepwise(self, strategy)
 
 
 @register_strategy("particle_filtering")
-class ParticleFiltering(Strategy):
+class ParticleFiltering(StepwiseStrategy):
     """Sequential Monte Carlo over reasoning steps, weighted by a PRM."""
 
-    name = "particle_filtering"
-    needs_reward = True
-    reward_mode = "prm"
     Options = PFOptions
 
     def run(self, engine, task, problems, budget, reward, seed, sampling):

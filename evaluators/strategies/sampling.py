@@ -20,8 +20,16 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import (Candidate, Options, PrefixLedger, ProblemResult,
-                                        Strategy, request_seed, score_candidates, split_steps)
+from evaluators.strategies.base import (
+    Candidate,
+    Options,
+    PrefixLedger,
+    ProblemResult,
+    Strategy,
+    request_seed,
+    score_candidates,
+    split_steps,
+)
 from evaluators.strategies.stepwise import prompt_ids_of
 
 
@@ -87,7 +95,6 @@ def _vote(cands, weights, rng):
 class RepeatedSampling(_IndependentSamples):
     """Repeated sampling: correct if any of the ``n`` samples is (coverage, oracle pick)."""
 
-    name = "sample"
     oracle = True
 
     def pick(self, cands, rng):
@@ -103,8 +110,6 @@ class RepeatedSampling(_IndependentSamples):
 class Majority(_IndependentSamples):
     """Self-consistency: the most frequent canonical answer."""
 
-    name = "majority"
-
     def pick(self, cands, rng):
         """Most frequent answer (ties at random)."""
         return _vote(cands, [1.0] * len(cands), rng)
@@ -114,7 +119,6 @@ class Majority(_IndependentSamples):
 class BestOfN(_IndependentSamples):
     """Best-of-n: argmax of the outcome reward."""
 
-    name = "best_of_n"
     needs_reward = True
 
     def pick(self, cands, rng):
@@ -129,7 +133,6 @@ class BestOfN(_IndependentSamples):
 class WeightedBestOfN(_IndependentSamples):
     """Weighted best-of-n: the answer with the largest summed score."""
 
-    name = "weighted_best_of_n"
     needs_reward = True
 
     def pick(self, cands, rng):

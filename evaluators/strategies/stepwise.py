@@ -23,8 +23,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from evaluators.strategies.base import (Candidate, PrefixLedger, ProblemResult, request_seed,
-                                        score_candidates)
+from evaluators.strategies.base import (
+    Candidate,
+    Options,
+    PrefixLedger,
+    ProblemResult,
+    Strategy,
+    need,
+    request_seed,
+    score_candidates,
+)
 
 AGGREGATES = ("last", "min", "prod")
 _EPS = 1e-6
@@ -189,16 +197,34 @@ def check_positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
-def validate_stepwise(opts, strategy: str) -> None:
-    """Check the options every step-wise strategy shares: aggregate, max_steps, step_max_tokens."""
-    from evaluators.strategies.base import need
+@dataclass(frozen=True)
+class StepwiseOptions(Options):
+    """Options every step-wise strategy shares; subclasses add theirs and check them in
+    :meth:`validate_own`."""
 
-    need(opts.aggregate in AGGREGATES, strategy, "aggregate", f"must be one of {AGGREGATES}",
-         opts.aggregate)
-    need(check_positive_int(opts.max_steps), strategy, "max_steps", "must be an integer >= 1",
-         opts.max_steps)
-    need(opts.step_max_tokens is None or check_positive_int(opts.step_max_tokens), strategy,
-         "step_max_tokens", "must be null or an integer >= 1", opts.step_max_tokens)
+    aggregate: str = "last"           # last | min | prod of step scores
+    max_steps: int = 16
+    step_max_tokens: int | None = None  # per-step cap (default: what is left of max_tokens)
+
+    def validate(self, strategy: str) -> None:
+        """Check the strategy's own options, then the shared ones; raises EvaluatorError."""
+        self.validate_own(strategy)
+        need(self.aggregate in AGGREGATES, strategy, "aggregate", f"must be one of {AGGREGATES}",
+             self.aggregate)
+        need(check_positive_int(self.max_steps), strategy, "max_steps", "must be an integer >= 1",
+             self.max_steps)
+        need(self.step_max_tokens is None or check_positive_int(self.step_max_tokens), strategy,
+             "step_max_tokens", "must be null or an integer >= 1", self.step_max_tokens)
+
+    def validate_own(self, strategy: str) -> None:
+        """The subclass's own checks (none here)."""
+
+
+class StepwiseStrategy(Strategy):
+    """Base of strategies that grow answers step by step, scored by a process reward model."""
+
+    needs_reward = True
+    reward_mode = "prm"
 
 
 def finite_positive(value) -> bool:

@@ -26,7 +26,7 @@ from evaluators.tasks import Problem, register_task
 STEP_DELIMITER = "\n\n"
 ANSWER_PREFIX = "A: "
 
-# Difficulty levels (measured on a ~100K-parameter model, see DESIGN.md): 1 is nearly solved,
+# Difficulty levels (measured on a ~100K-parameter model, see ARCHITECTURE.md): 1 is nearly solved,
 # 2 leaves clear room for test-time scaling, 3 is too hard at tiny scale.
 LEVELS: dict[int, dict] = {
     1: {"operands": (2, 3), "digits": (1, 1), "ops": "+"},

@@ -104,7 +104,7 @@ class JsonlTask:
 
     def __init__(self, path: str = "sample", verifier: str = "numeric",
                  n_problems: int | None = None, fallback: str | None = "last_number"):
-        from evaluators.verifiers import get_verifier
+        from evaluators.tasks.verifiers import get_verifier
 
         if fallback not in (None, "last_number"):
             raise EvaluatorError(f"jsonl: fallback must be 'last_number' or null, got {fallback!r}")

@@ -137,7 +137,7 @@ def test_runtime_env_is_valid_and_excludes_heavy_paths(tmp_path):
     env = load(DEPLOY / "runtime_env.yaml")
     RuntimeEnv(**env)  # Ray's own field validation
     assert env["working_dir"] == "."
-    kept = ["orchestrator/store.py", "examples/quickstart.yaml", "deploy/runtime_env.yaml"]
+    kept = ["orchestrator/runs/store.py", "examples/quickstart.yaml", "deploy/runtime_env.yaml"]
     dropped = [
         ".git/objects/pack", ".venv/lib/torch.so", "runs/q/metrics.parquet", "scalelab_runs/x",
         "sub/checkpoints/step_10/model.safetensors", "data/train.bin", "tts.parquet",

@@ -1,6 +1,6 @@
 """Shared helpers of the end-to-end tests: a synthetic sweep directory and an HTML table reader.
 
-The synthetic sweep follows the DESIGN.md metric schemas exactly (run rows, step rows,
+The synthetic sweep follows the ARCHITECTURE.md metric schemas exactly (run rows, step rows,
 test-time rows) with losses drawn from a known Chinchilla law, so the report can be tested
 without training anything. The HTML reader is independent of the report code (stdlib parser).
 """

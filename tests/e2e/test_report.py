@@ -1,4 +1,4 @@
-"""report.html from a synthetic sweep directory (DESIGN.md schemas): sections, embedded images,
+"""report.html from a synthetic sweep directory (ARCHITECTURE.md schemas): sections, embedded images,
 and every table number checked against values computed here from the stored rows."""
 from __future__ import annotations
 

@@ -1,0 +1,254 @@
+"""THE store of scalelab: append-only, atomic Parquet on a local path or any pyarrow filesystem URI.
+
+A *table directory* (``metrics/``, ``runs/``, ``tts/``) holds small immutable part files; each
+is written to a temporary name and published atomically (:func:`laws.atomic.atomic_write`
+locally; object stores publish an object whole on close), so a SIGKILL at any instant leaves
+either the whole part or nothing. Readers concatenate parts in name order (names start with a
+nanosecond sequence) and ignore temporary files. Compaction writes a merged view
+(``metrics.parquet``, ``tts.parquet``) atomically. Training sweeps and test-time runs both use
+it, so both work on ``s3://…`` as well as on a local disk.
+
+    store = Store("scalelab_runs/quickstart")          # or "s3://bucket/sweeps/quickstart"
+    append_rows(store, "metrics", [row, ...], tag=run_id)
+    df = read_parts(store, "metrics", dedupe_on=("run_id", "step"))
+    tts = RowTable(store, "tts", key=TTS_KEY)          # parts in tts/ + the view tts.parquet
+"""
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import time
+from pathlib import Path
+from typing import Iterable, Sequence, Union
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from laws.atomic import atomic_write
+
+SEQ_COL = "_seq"
+_COUNTER = itertools.count()
+
+
+class Store:
+    """A directory on a local path or a pyarrow filesystem (``file://``, ``s3://`` …)."""
+
+    def __init__(self, root: Union[str, Path], filesystem: pafs.FileSystem | None = None):
+        root = str(root)
+        if filesystem is not None:
+            self.fs, self.root = filesystem, root.rstrip("/")
+        elif "://" in root:
+            self.fs, self.root = pafs.FileSystem.from_uri(root)
+            self.root = self.root.rstrip("/")
+        else:
+            self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
+        self.local = isinstance(self.fs, pafs.LocalFileSystem)
+        self.uri = root
+
+    def path(self, *parts: str) -> str:
+        """Filesystem path of ``parts`` below the root."""
+        return "/".join([self.root, *[p.strip("/") for p in parts if p]])
+
+    def local_path(self, *parts: str) -> Path:
+        """A local ``Path`` (only for local stores)."""
+        if not self.local:
+            raise ValueError(f"{self.uri} is not a local path")
+        return Path(self.path(*parts))
+
+    def makedirs(self, rel: str = "") -> None:
+        """Create ``rel`` (and parents) if missing."""
+        self.fs.create_dir(self.path(rel), recursive=True)
+
+    def exists(self, rel: str) -> bool:
+        """Whether ``rel`` exists."""
+        return self.fs.get_file_info(self.path(rel)).type != pafs.FileType.NotFound
+
+    def write_bytes(self, rel: str, data: bytes) -> None:
+        """Write ``data`` to ``rel`` atomically (local: temp file + fsync + rename)."""
+        target = self.path(rel)
+        if self.local:
+            atomic_write(target, data)
+            return
+        self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+        with self.fs.open_output_stream(target) as out:  # objects appear whole on close
+            out.write(data)
+
+    def read_bytes(self, rel: str) -> bytes:
+        """The bytes of ``rel``."""
+        with self.fs.open_input_stream(self.path(rel)) as fh:
+            return fh.read()
+
+    def listdir(self, rel: str) -> list[str]:
+        """Sorted names of published files in ``rel`` (temporary/hidden files excluded)."""
+        sel = pafs.FileSelector(self.path(rel), allow_not_found=True)
+        names = [info.base_name for info in self.fs.get_file_info(sel)
+                 if info.type == pafs.FileType.File]
+        return sorted(n for n in names if not n.startswith("."))
+
+    def delete(self, rel: str) -> None:
+        """Remove file ``rel`` (missing is fine)."""
+        try:
+            self.fs.delete_file(self.path(rel))
+        except (FileNotFoundError, OSError):
+            pass
+
+
+def frame_to_parquet_bytes(df: pd.DataFrame) -> bytes:
+    """Serialise a DataFrame to Parquet bytes (no index)."""
+    sink = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), sink)
+    return sink.getvalue()
+
+
+def next_seq() -> str:
+    """A sortable, process-unique sequence string: ``<time_ns>-<pid>-<counter>``."""
+    return f"{time.time_ns():020d}-{os.getpid():07d}-{next(_COUNTER):08d}"
+
+
+def append_rows(store: Store, table_dir: str, rows: Union[pd.DataFrame, Sequence[dict]],
+                tag: str = "part") -> str:
+    """Publish ``rows`` as one new immutable part file in ``table_dir``; returns its name.
+
+    Each row gets a ``_seq`` column (the part's sequence) so readers can order rows and keep
+    the first of duplicates.
+    """
+    df = rows.copy() if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    seq = next_seq()
+    df[SEQ_COL] = seq
+    name = f"{seq}-{tag}.parquet"
+    store.write_bytes(f"{table_dir}/{name}", frame_to_parquet_bytes(df))
+    return name
+
+
+def _read_one(store: Store, rel: str) -> pd.DataFrame:
+    with store.fs.open_input_file(store.path(rel)) as fh:
+        return pq.read_table(fh).to_pandas()
+
+
+def read_parts(store: Store, table_dir: str, dedupe_on: Sequence[str] | None = None,
+               names: Iterable[str] | None = None) -> pd.DataFrame:
+    """Concatenate the part files of ``table_dir`` in sequence order.
+
+    With ``dedupe_on`` the FIRST row of each key wins (e.g. a resumed run re-reporting steps).
+    The ``_seq`` column is kept (callers drop it for display).
+    """
+    names = list(names) if names is not None else store.listdir(table_dir)
+    frames = [f for f in (_read_one(store, f"{table_dir}/{n}") for n in names) if len(f)]
+    if not frames:
+        return pd.DataFrame()
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    if SEQ_COL in df.columns:
+        df = df.sort_values(SEQ_COL, kind="stable")
+    if dedupe_on:
+        df = df.drop_duplicates(subset=list(dedupe_on), keep="first")
+    return df.reset_index(drop=True)
+
+
+def compact_tag(store: Store, table_dir: str, tag: str,
+                dedupe_on: Sequence[str] | None = None) -> None:
+    """Merge every part with ``tag`` into one part (then delete the originals).
+
+    The merged part is published before the originals are removed, so a crash in between only
+    leaves duplicates, which ``dedupe_on`` readers drop.
+    """
+    ends = (f"-{tag}.parquet", f"-{tag}.c.parquet")
+    names = [n for n in store.listdir(table_dir) if n.endswith(ends)]
+    if len(names) <= 1:
+        return
+    df = read_parts(store, table_dir, dedupe_on, names=names)
+    first = names[0].split(f"-{tag}.")[0]
+    merged = f"{first}-{tag}.c.parquet"   # sorts just before its first part
+    store.write_bytes(f"{table_dir}/{merged}", frame_to_parquet_bytes(df))
+    for n in names:
+        if n != merged:
+            store.delete(f"{table_dir}/{n}")
+
+
+def write_view(store: Store, rel: str, df: pd.DataFrame) -> None:
+    """Atomically (re)write a single-file view such as ``metrics.parquet``."""
+    out = df.drop(columns=[SEQ_COL], errors="ignore")
+    store.write_bytes(rel, frame_to_parquet_bytes(out))
+
+
+METRIC_KEY = ("run_id", "step")
+
+
+def read_metrics(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
+    """All training step rows of a sweep, deduplicated on (run_id, step), first row kept.
+
+    Reads the ``metrics/`` part files when present, else the compacted ``metrics.parquet``.
+    """
+    store = sweep_dir if isinstance(sweep_dir, Store) else Store(sweep_dir)
+    if store.listdir("metrics"):
+        df = read_parts(store, "metrics", dedupe_on=METRIC_KEY)
+    elif store.exists("metrics.parquet"):
+        df = _read_one(store, "metrics.parquet")
+        return df.drop_duplicates(subset=list(METRIC_KEY), keep="first").reset_index(drop=True)
+    else:
+        return pd.DataFrame()
+    if len(df) and {"run_id", "step"} <= set(df.columns):
+        df = df.sort_values(["run_id", "step"], kind="stable")
+    return df.drop(columns=[SEQ_COL], errors="ignore").reset_index(drop=True)
+
+
+def compact_metrics(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
+    """Write ``metrics.parquet`` (the deduplicated view of ``metrics/``) atomically."""
+    store = sweep_dir if isinstance(sweep_dir, Store) else Store(sweep_dir)
+    df = read_metrics(store)
+    write_view(store, "metrics.parquet", df)
+    return df
+
+
+class RowTable:
+    """An append-only table of keyed rows: part files in ``<name>/`` plus the view ``<name>.parquet``.
+
+    Writers (possibly several processes at once) only ever add immutable parts
+    (:func:`append_rows`). :meth:`read` returns the view's rows followed by every part's, with
+    the FIRST row of each ``key`` kept (a chunk redone after a crash cannot double a row).
+    :meth:`compact` rewrites the view atomically, then removes the parts it absorbed (a crash in
+    between only leaves duplicates, which :meth:`read` drops).
+    """
+
+    def __init__(self, store: Store, name: str, key: Sequence[str]):
+        self.store, self.name, self.key = store, name, tuple(key)
+        self.view = f"{name}.parquet"
+
+    def append(self, rows: Sequence[dict], tag: str = "part") -> str | None:
+        """Publish ``rows`` as one new part (atomically); returns its name (None if no rows)."""
+        return append_rows(self.store, self.name, rows, tag=tag) if rows else None
+
+    def read(self) -> pd.DataFrame:
+        """All rows (view + parts), de-duplicated on the key (first written wins)."""
+        frames = [_read_one(self.store, self.view)] if self.store.exists(self.view) else []
+        parts = read_parts(self.store, self.name)
+        frames = [f for f in frames + [parts] if len(f)]
+        if not frames:
+            return pd.DataFrame(columns=list(self.key))
+        df = pd.concat(frames, ignore_index=True, sort=False)
+        present = [k for k in self.key if k in df.columns]   # rows of an older schema lack some
+        df = df.drop_duplicates(subset=present, keep="first") if present else df
+        return df.drop(columns=[SEQ_COL], errors="ignore").reset_index(drop=True)
+
+    def keys(self) -> set[tuple]:
+        """The key tuples of every stored row."""
+        df = self.read()
+        if df.empty:
+            return set()
+        return set(map(tuple, df[list(self.key)].astype(object).itertuples(index=False, name=None)))
+
+    def key_of(self, row: dict) -> tuple:
+        """The key tuple of one row."""
+        return tuple(row[k] for k in self.key)
+
+    def compact(self) -> pd.DataFrame:
+        """Rewrite the view with every row (atomically), then drop the absorbed parts."""
+        parts = self.store.listdir(self.name)
+        df = self.read()
+        if parts:
+            write_view(self.store, self.view, df)
+            for n in parts:
+                self.store.delete(f"{self.name}/{n}")
+        return df

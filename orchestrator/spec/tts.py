@@ -1,0 +1,168 @@
+"""The test-time spec: models × task × strategies × budgets × seeds × reward models.
+
+Example (``examples/tts_quickstart.yaml``)::
+
+    name: tts-quickstart
+    storage: ./scalelab_runs
+    models: [path/to/hf_dir, {sweep: scalelab_runs/quickstart}]   # a sweep: its done runs
+    task: {name: arith, options: {level: 2, n_problems: 16}}
+    strategies:
+      - majority
+      - {name: particle_filtering, options: {temperature: 1.0}}
+      - {name: beam_search, label: beam_m2, options: {beam_width: 2}}
+    budgets: {parallel: [1, 2, 4, 8], max_tokens: 64, sequential: [32], n: 4}
+    reward_models: [oracle]
+    seeds: [0]
+    sampling: {temperature: 0.8}
+    engine: {name: vllm, cpus: 1, gpus: 0, tensor_parallel_size: 1}
+
+Strategies that need a reward model run once per entry of ``reward_models`` (or of their own
+``reward_models``) — built from the reward registry with ``reward_options[name]`` and the
+strategy's mode (``orm`` for best-of-n, ``prm`` for particle filtering and beam search); the
+others run once with ``reward_model: ""``. Budgets: every ``parallel``
+n at ``max_tokens`` new tokens, and every ``sequential`` max_tokens at ``n`` samples.
+Errors are one line naming the field (:class:`~orchestrator.errors.SpecError`, exit code 2),
+in the same format as the sweep spec's (both derive from :class:`~orchestrator.spec.base.StrictSpec`).
+Load with ``TTSSpec.from_yaml(path)`` or ``TTSSpec.from_dict(d)``; registry names and options
+(strategies, task, reward models, engine) are checked when the spec is built.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from orchestrator.spec.base import Section, SpecError, StrictSpec, field_error
+
+__all__ = ["TTSSpec", "ModelRef", "TaskSpec", "StrategySpec", "BudgetSpec", "SamplingOptions",
+           "EngineSpec", "SpecError"]
+
+
+class ModelRef(Section):
+    """A model: an HF directory (``path``, optional ``id``) or a sweep's done checkpoints."""
+
+    path: str | None = None
+    id: str | None = None
+    sweep: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.path is None) == (self.sweep is None):
+            raise ValueError("give exactly one of 'path' or 'sweep'")
+        if self.sweep is not None and self.id is not None:
+            raise ValueError("'id' is only for a 'path' model (sweep models use their run id)")
+        return self
+
+
+class TaskSpec(Section):
+    """A task from the task registry with its options."""
+
+    name: str = "arith"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class StrategySpec(Section):
+    """A strategy from the registry; ``label`` (default: the name) is the row's ``method``."""
+
+    name: str
+    label: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    reward_models: list[str] | None = None
+
+    @property
+    def method(self) -> str:
+        """The ``method`` column of this strategy's rows."""
+        return self.label or self.name
+
+
+class BudgetSpec(Section):
+    """Parallel budgets (n at ``max_tokens``) and sequential budgets (max_tokens at ``n``)."""
+
+    parallel: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    max_tokens: int = Field(64, ge=1)
+    sequential: list[int] = Field(default_factory=list)
+    n: int = Field(4, ge=1)
+
+    @field_validator("parallel", "sequential")
+    @classmethod
+    def _positive(cls, v):
+        if any((not isinstance(x, int)) or x < 1 for x in v):
+            raise ValueError(f"every entry must be an integer >= 1, got {v}")
+        return v
+
+    def points(self) -> list[tuple[str, int, int]]:
+        """``(budget_axis, n, max_tokens)`` for every budget, parallel first, no repeats."""
+        pts, seen = [], set()
+        for axis, n, mt in ([("parallel", n, self.max_tokens) for n in self.parallel]
+                            + [("sequential", self.n, mt) for mt in self.sequential]):
+            if (n, mt) not in seen:
+                seen.add((n, mt))
+                pts.append((axis, n, mt))
+        return pts
+
+
+class SamplingOptions(Section):
+    """Policy sampling (the token budget comes from ``budgets``)."""
+
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+
+
+class EngineSpec(Section):
+    """The engine (registry name + options) and the resources of each trial."""
+
+    name: str = "vllm"
+    cpus: float = Field(1, gt=0)
+    gpus: float = Field(0, ge=0)
+    tensor_parallel_size: int = Field(1, ge=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TTSSpec(StrictSpec):
+    """A whole test-time run; rows go to ``<storage>/<name>/tts.parquet``."""
+
+    name: str
+    storage: str = "./scalelab_runs"
+    models: list[ModelRef] = Field(min_length=1)
+    task: TaskSpec = Field(default_factory=TaskSpec)
+    strategies: list[StrategySpec] = Field(min_length=1)
+    budgets: BudgetSpec = Field(default_factory=BudgetSpec)
+    reward_models: list[str] = Field(default_factory=lambda: ["oracle"])
+    reward_options: dict[str, dict[str, Any]] = Field(default_factory=dict)  # per reward model
+    seeds: list[int] = Field(default_factory=lambda: [0])
+    sampling: SamplingOptions = Field(default_factory=SamplingOptions)
+    engine: EngineSpec = Field(default_factory=EngineSpec)
+    chunk_size: int = Field(16, ge=1)       # problems per atomic batch of rows
+    max_failures: int = Field(2, ge=0)      # trial restarts (Tune) and engine restarts
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_paths(cls, v):
+        return [{"path": m} if isinstance(m, str) else m for m in v] if isinstance(v, list) else v
+
+    @field_validator("strategies", mode="before")
+    @classmethod
+    def _strategy_names(cls, v):
+        return [{"name": s} if isinstance(s, str) else s for s in v] if isinstance(v, list) else v
+
+    @field_validator("strategies")
+    @classmethod
+    def _distinct_labels(cls, v):
+        labels = [s.method for s in v]
+        dup = sorted({m for m in labels if labels.count(m) > 1})
+        if dup:
+            raise ValueError(f"method label {dup[0]!r} repeats; give each a distinct 'label'")
+        return v
+
+    @model_validator(mode="after")
+    def _registries(self) -> "TTSSpec":
+        """Strategy names and options must exist in their registry (before any trial starts)."""
+        from evaluators.errors import EvaluatorError
+        from evaluators.strategies import get_strategy
+
+        for i, s in enumerate(self.strategies):
+            try:
+                get_strategy(s.name, **s.options)
+            except EvaluatorError as exc:
+                raise field_error(f"strategies[{i}]", str(exc)) from None
+        return self

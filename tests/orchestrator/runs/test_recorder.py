@@ -1,0 +1,97 @@
+"""SweepRecorder (the logic behind the Tune callback): rows → store, status → ledger, subscribers."""
+from __future__ import annotations
+
+import laws
+from orchestrator.runs.ledger import Ledger
+from orchestrator.runs.recorder import SweepRecorder
+from orchestrator.runs.store import Store, read_metrics
+from orchestrator.spec.run import RunSpec
+
+
+def _cfg(**kw):
+    base = dict(sweep="s", width=32, depth=1, head_dim=32, vocab_size=20, seq_len=64,
+                data={"source": "arith"}, lr=3e-3, batch_tokens=2048, tokens=8192)
+    base.update(kw)
+    return RunSpec(**base)
+
+
+def _recorder(tmp_path, subs=()):
+    store = Store(tmp_path)
+    return SweepRecorder(store, Ledger(store), subs)
+
+
+def test_rows_stored_and_forwarded(tmp_path):
+    got = []
+    rec = _recorder(tmp_path, [got.append])
+    cfg = _cfg()
+    rec.start(cfg)
+    for step in (1, 2):
+        rec.step(cfg, {"step": step, "tokens": 2048 * step, "train_loss": 3.0 / step,
+                       "val_loss": float("nan"), "lr": 1e-3, "flops_6nd": 1.0, "mfu": 0.0,
+                       "trial_id": "ignored-string"})
+    row = rec.final(cfg, {"status": "done", "reason": "", "N": 10, "N_total": 20, "D": 4096,
+                          "C": 5.0, "C_6nd": 4.0, "final_val_loss": 1.5, "checkpoint": "/x", "steps": 2})
+    m = read_metrics(tmp_path)
+    assert m.step.tolist() == [1, 2] and set(m.run_id) == {cfg.run_id}
+    assert "trial_id" not in m.columns and "flops_6nd" in m.columns
+    assert [r.get("step") for r in got[:2]] == [1, 2]
+    assert got[-1]["status"] == "done" and got[-1]["final_val_loss"] == 1.5
+    assert row["D"] == 4096
+    assert Ledger(tmp_path).row(cfg.run_id)["checkpoint"] == "/x"
+    # compaction at the end of the run: one part file left for this run
+    assert len(Store(tmp_path).listdir("metrics")) == 1
+
+
+def test_trunk_run_row_is_not_a_grid_point(tmp_path):
+    got = []
+    rec = _recorder(tmp_path, [got.append])
+    trunk = _cfg(schedule="constant", save_at_tokens=(4096, 8192))
+    rec.final(trunk, {"status": "done", "final_val_loss": 1.0})
+    assert got == []                        # constant-LR trunk: no point for the N×D fit
+    assert Ledger(tmp_path).status(trunk.run_id) == "done"
+
+
+def test_broken_subscriber_is_ignored(tmp_path, capsys):
+    calls = []
+
+    def bad(row):
+        calls.append(row)
+        raise RuntimeError("nope")
+
+    rec = _recorder(tmp_path, [bad])
+    cfg = _cfg()
+    rec.step(cfg, {"step": 1, "train_loss": 1.0})
+    rec.step(cfg, {"step": 2, "train_loss": 1.0})
+    assert len(calls) == 1 and "nope" in capsys.readouterr().err
+    assert len(read_metrics(tmp_path)) == 2
+
+
+def test_error_after_final_does_not_override(tmp_path):
+    rec = _recorder(tmp_path)
+    cfg = _cfg()
+    rec.final(cfg, {"status": "diverged", "reason": "loss is nan"})
+    rec.fail(cfg, "actor died")
+    row = Ledger(tmp_path).row(cfg.run_id)
+    assert (row["status"], row["reason"]) == ("diverged", "loss is nan")
+
+
+def test_trial_without_final_result(tmp_path):
+    rec = _recorder(tmp_path)
+    a, b = _cfg(seed=1), _cfg(seed=2)
+    rec.complete(a, {"tokens": 4096, "val_loss": 2.0})     # stopped by ASHA after an eval
+    rec.complete(b, None)
+    led = Ledger(tmp_path)
+    assert led.row(a.run_id)["status"] == "done" and "asha" in led.row(a.run_id)["reason"]
+    assert led.row(b.run_id)["status"] == "failed"
+
+
+def test_live_fitter_writes_fits(tmp_path):
+    """The real laws.LiveFitter as a subscriber: done run rows → fits/ written as they arrive."""
+    fitter = laws.LiveFitter(form="power_law", out_dir=str(tmp_path / "fits"))
+    rec = _recorder(tmp_path, [fitter])
+    for i, n in enumerate([1e4, 2e4, 4e4, 8e4, 1.6e5]):
+        cfg = _cfg(seed=i)
+        rec.final(cfg, {"status": "done", "N": n, "D": 20 * n, "C": 6 * n * 20 * n,
+                        "final_val_loss": 2.0 + 30.0 * (6 * 20 * n * n) ** -0.3})
+    assert list((tmp_path / "fits").glob("power_law_*.json"))
+    assert fitter.latest is not None
