@@ -3,9 +3,10 @@
 Truth is an append-only event log: every status change is one small immutable Parquet part in
 ``<sweep>/runs/`` (written atomically, see :mod:`orchestrator.runs.store`). Reads merge the events
 per ``run_id`` with "latest status wins", except that a ``done`` is never overridden by a later
-``pending``/``running`` (so a stale event cannot lose a finished run). After every event the
-merged table is rewritten atomically as ``<sweep>/runs.parquet`` (one row per run), which is
-what ``laws`` and the CLI read. A SIGKILL at any instant leaves both readable.
+``pending``/``running`` (so a stale event cannot lose a finished run). The merged table is
+rewritten atomically as ``<sweep>/runs.parquet`` (one row per run) at most once a second and
+when the sweep ends; readers (:func:`read_runs`) merge the events themselves, so they are
+never behind. A SIGKILL at any instant leaves both readable.
 """
 from __future__ import annotations
 
@@ -16,7 +17,16 @@ from typing import Any, Iterable, Union
 
 import pandas as pd
 
-from orchestrator.runs.store import SEQ_COL, Store, append_rows, compact_tag, read_parts, write_view
+from orchestrator.runs.store import (
+    SEQ_COL,
+    Store,
+    StoreError,
+    append_rows,
+    compact_tag,
+    read_parts,
+    read_table,
+    write_view,
+)
 from orchestrator.spec.run import RunSpec
 
 STATUSES = ("pending", "running", "done", "diverged", "failed")
@@ -59,63 +69,96 @@ def run_row(cfg: RunSpec, status: str, **fields: Any) -> dict[str, Any]:
     return row
 
 
-def merge_events(events: pd.DataFrame) -> pd.DataFrame:
-    """One row per run: the latest event wins, but a ``done`` is only replaced by a ``done``."""
-    if events.empty:
-        return pd.DataFrame(columns=RUN_COLUMNS)
-    latest: dict[str, dict] = {}
-    for row in events.sort_values(SEQ_COL, kind="stable").to_dict("records"):
+def _merge_rows(latest: dict[str, dict], rows: Iterable[dict]) -> dict[str, dict]:
+    """Fold events (in sequence order) into ``{run_id: row}``: the latest event wins, but a
+    ``done`` is only replaced by a ``done``."""
+    for row in rows:
         prev = latest.get(row["run_id"])
         if prev is not None and prev["status"] == "done" and row["status"] != "done":
             continue
         latest[row["run_id"]] = row
+    return latest
+
+
+def _frame(latest: dict[str, dict]) -> pd.DataFrame:
+    if not latest:
+        return pd.DataFrame(columns=RUN_COLUMNS)
     df = pd.DataFrame(list(latest.values()))
-    cols = [c for c in RUN_COLUMNS if c in df.columns]
-    return df[cols].reset_index(drop=True)
+    return df[[c for c in RUN_COLUMNS if c in df.columns]].reset_index(drop=True)
+
+
+def merge_events(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per run: the latest event wins, but a ``done`` is only replaced by a ``done``."""
+    if events.empty:
+        return pd.DataFrame(columns=RUN_COLUMNS)
+    missing = {"run_id", "status"} - set(events.columns)
+    if missing:
+        raise StoreError(f"runs/: ledger events lack column {sorted(missing)[0]!r}")
+    ordered = events.sort_values(SEQ_COL, kind="stable") if SEQ_COL in events.columns else events
+    return _frame(_merge_rows({}, ordered.to_dict("records")))
 
 
 class Ledger:
-    """Status of every run of one sweep directory (event log + ``runs.parquet`` view)."""
+    """Status of every run of one sweep directory (event log + ``runs.parquet`` view).
 
-    def __init__(self, store: Union[Store, str, Path]):
+    Every :meth:`record_many` publishes one event part (atomically) and folds the events into
+    an in-memory table (O(events recorded), not O(runs)); the ``runs.parquet`` view is
+    rewritten at most every ``view_every_s`` seconds and by :meth:`flush`, and the event parts
+    are compacted every ``compact_every`` parts, so a sweep of thousands of runs keeps both
+    the driver and readers (``scalelab sweep status``) fast.
+    """
+
+    def __init__(self, store: Union[Store, str, Path], view_every_s: float = 1.0,
+                 compact_every: int = 200):
         self.store = store if isinstance(store, Store) else Store(store)
+        self.view_every_s, self.compact_every = view_every_s, compact_every
         self.store.makedirs(_EVENTS)
-        if len(self.store.listdir(_EVENTS)) > 200:
+        if len(self.store.listdir(_EVENTS)) > compact_every:
             compact_tag(self.store, _EVENTS, _TAG)
-        self._events = read_parts(self.store, _EVENTS)
-        self._table = merge_events(self._events)
+        events = read_parts(self.store, _EVENTS)
+        self._latest = _merge_rows({}, merge_events(events).to_dict("records")) if len(events) else {}
+        self._table: pd.DataFrame | None = None
+        self._parts, self._view_at, self._dirty = 0, 0.0, False
 
     def table(self) -> pd.DataFrame:
         """The merged runs table (one row per run)."""
+        if self._table is None:
+            self._table = _frame(self._latest)
         return self._table.copy()
 
     def status(self, run_id: str) -> str | None:
         """The current status of ``run_id`` (None if the ledger has never seen it)."""
-        hit = self._table[self._table["run_id"] == run_id] if len(self._table) else self._table
-        return None if hit.empty else str(hit["status"].iloc[0])
+        row = self._latest.get(run_id)
+        return None if row is None else str(row["status"])
 
     def statuses(self) -> dict[str, str]:
         """``{run_id: status}`` for every run in the ledger."""
-        if self._table.empty:
-            return {}
-        return dict(zip(self._table["run_id"], self._table["status"]))
+        return {k: str(v["status"]) for k, v in self._latest.items()}
 
     def row(self, run_id: str) -> dict | None:
         """The merged row of ``run_id`` as a dict."""
-        hit = self._table[self._table["run_id"] == run_id] if len(self._table) else self._table
-        return None if hit.empty else hit.iloc[0].to_dict()
+        row = self._latest.get(run_id)
+        return None if row is None else {k: row.get(k) for k in RUN_COLUMNS if k in row}
 
     def record_many(self, rows: Iterable[dict]) -> None:
-        """Append events (one part file) and refresh ``runs.parquet`` atomically."""
+        """Append events (one part file); refresh the view when it is due."""
         rows = list(rows)
         if not rows:
             return
-        name = append_rows(self.store, _EVENTS, rows, tag=_TAG)
-        new = read_parts(self.store, _EVENTS, names=[name])
-        self._events = pd.concat([self._events, new], ignore_index=True, sort=False) \
-            if len(self._events) else new
-        self._table = merge_events(self._events)
-        write_view(self.store, "runs.parquet", self._table)
+        append_rows(self.store, _EVENTS, rows, tag=_TAG)
+        _merge_rows(self._latest, ({k: r.get(k) for k in RUN_COLUMNS} for r in rows))
+        self._table, self._dirty = None, True
+        self._parts += 1
+        if self._parts % self.compact_every == 0:
+            compact_tag(self.store, _EVENTS, _TAG)
+        if time.monotonic() - self._view_at >= self.view_every_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Rewrite ``runs.parquet`` (atomically) if events were recorded since the last write."""
+        if self._dirty:
+            write_view(self.store, "runs.parquet", self.table())
+            self._dirty, self._view_at = False, time.monotonic()
 
     def record(self, cfg: RunSpec, status: str, **fields: Any) -> None:
         """Record one status change of ``cfg``'s run."""
@@ -127,10 +170,16 @@ class Ledger:
         Runs already ``done`` or ``diverged`` are skipped; ``running``/``failed``/``pending``
         ones are returned (they resume from their checkpoints).
         """
-        known = self.statuses()
-        fresh = [c for c in cfgs if c.run_id not in known]
-        self.record_many(run_row(c, "pending") for c in fresh)
-        return [c for c in cfgs if known.get(c.run_id) not in FINISHED]
+        cfgs = list(cfgs)
+        return todo_runs(cfgs, self.statuses(), record=self.record_many)
+
+
+def todo_runs(cfgs: list[RunSpec], known: dict[str, str], record=None) -> list[RunSpec]:
+    """The runs of ``cfgs`` that are not finished in ``known`` (``{run_id: status}``); with
+    ``record``, new runs are recorded ``pending`` through it."""
+    if record is not None:
+        record([run_row(c, "pending") for c in cfgs if c.run_id not in known])
+    return [c for c in cfgs if known.get(c.run_id) not in FINISHED]
 
 
 def read_runs(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
@@ -139,7 +188,5 @@ def read_runs(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
     if store.listdir(_EVENTS):
         return merge_events(read_parts(store, _EVENTS))
     if store.exists("runs.parquet"):
-        with store.fs.open_input_file(store.path("runs.parquet")) as fh:
-            import pyarrow.parquet as pq
-            return pq.read_table(fh).to_pandas()
+        return read_table(store, "runs.parquet")
     return pd.DataFrame(columns=RUN_COLUMNS)

@@ -9,6 +9,7 @@ nanosecond sequence) and ignore temporary files. Compaction writes a merged view
 it, so both work on ``s3://…`` as well as on a local disk.
 
     store = Store("scalelab_runs/quickstart")          # or "s3://bucket/sweeps/quickstart"
+    store = Store("s3://bucket/sweeps/q?endpoint_override=127.0.0.1:9000&scheme=http")
     append_rows(store, "metrics", [row, ...], tag=run_id)
     df = read_parts(store, "metrics", dedupe_on=("run_id", "step"))
     tts = RowTable(store, "tts", key=TTS_KEY)          # parts in tts/ + the view tts.parquet
@@ -28,25 +29,75 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from laws.atomic import atomic_write
+from orchestrator.errors import OrchestratorError
+from orchestrator.spec.base import join_uri
 
 SEQ_COL = "_seq"
 _COUNTER = itertools.count()
 
 
+class StoreError(OrchestratorError):
+    """Storage that cannot be used (not a directory, not writable, an unreachable bucket) or a
+    stored file that cannot be read (corrupt Parquet, wrong schema): one line naming it."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
 class Store:
-    """A directory on a local path or a pyarrow filesystem (``file://``, ``s3://`` …)."""
+    """A directory on a local path or a pyarrow filesystem (``file://``, ``s3://`` …).
+
+    A URI may carry the filesystem's options as a query, e.g.
+    ``s3://bucket/dir?endpoint_override=127.0.0.1:9000&scheme=http``; :meth:`child` and
+    :meth:`uri_of` keep the query when they go below the root.
+    """
 
     def __init__(self, root: Union[str, Path], filesystem: pafs.FileSystem | None = None):
         root = str(root)
         if filesystem is not None:
             self.fs, self.root = filesystem, root.rstrip("/")
         elif "://" in root:
-            self.fs, self.root = pafs.FileSystem.from_uri(root)
+            try:
+                self.fs, self.root = pafs.FileSystem.from_uri(root)
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise StoreError(f"storage {root!r}: not a usable URI ({_first_line(exc)})") from None
             self.root = self.root.rstrip("/")
         else:
             self.fs, self.root = pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(root))
         self.local = isinstance(self.fs, pafs.LocalFileSystem)
-        self.uri = root
+        self.uri = root if "://" in root or filesystem is not None else self.root
+
+    def uri_of(self, *parts: str) -> str:
+        """The URI (or local path) of ``parts`` below the root, query kept."""
+        return join_uri(self.uri, *parts)
+
+    def child(self, *parts: str) -> "Store":
+        """The store of a sub-directory (same filesystem)."""
+        sub = Store.__new__(Store)
+        sub.fs, sub.local = self.fs, self.local
+        sub.root, sub.uri = self.path(*parts), self.uri_of(*parts)
+        return sub
+
+    def check_writable(self) -> None:
+        """Raise :class:`StoreError` unless this directory can be created and written, without
+        writing anything that stays: locally the nearest existing ancestor must be a writable
+        directory (probed with a temporary file that is removed at once); on an object store
+        the bucket must exist and answer."""
+        if self.local:
+            _check_local_dir(Path(self.root), self.uri)
+            return
+        bucket = self.root.split("/", 1)[0]
+        try:
+            info = self.fs.get_file_info(bucket)
+        except (pa.ArrowException, OSError) as exc:
+            raise StoreError(f"storage {self.uri!r}: cannot reach it ({_first_line(exc)})") from None
+        if info.type == pafs.FileType.NotFound:
+            raise StoreError(f"storage {self.uri!r}: bucket {bucket!r} does not exist")
+        node = self.fs.get_file_info(self.root)
+        if node.type == pafs.FileType.File:
+            raise StoreError(f"storage {self.uri!r}: is a file, not a directory")
 
     def path(self, *parts: str) -> str:
         """Filesystem path of ``parts`` below the root."""
@@ -95,6 +146,41 @@ class Store:
         except (FileNotFoundError, OSError):
             pass
 
+    def upload(self, local_dir: Union[str, Path], rel: str) -> str:
+        """Copy a local directory to ``rel`` below the root; returns its URI."""
+        self.fs.create_dir(self.path(rel), recursive=True)
+        pafs.copy_files(str(local_dir), self.path(rel), source_filesystem=pafs.LocalFileSystem(),
+                        destination_filesystem=self.fs)
+        return self.uri_of(rel)
+
+    def download(self, rel: str, local_dir: Union[str, Path]) -> Path:
+        """Copy directory ``rel`` to ``local_dir`` (created); returns ``local_dir``."""
+        local_dir = Path(local_dir)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        pafs.copy_files(self.path(rel), str(local_dir), source_filesystem=self.fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+        return local_dir
+
+
+def _check_local_dir(target: Path, label: str) -> None:
+    """The local half of :meth:`Store.check_writable`."""
+    import tempfile
+
+    node = target
+    while not node.exists():
+        if node.is_symlink():
+            raise StoreError(f"storage {label!r}: {node} is a dangling symlink")
+        node = node.parent
+    if not node.is_dir():
+        what = "it" if node == target else str(node)
+        raise StoreError(f"storage {label!r}: {what} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".scalelab-probe-", dir=node)
+    except OSError as exc:
+        raise StoreError(f"storage {label!r}: cannot write in {node} ({exc.strerror})") from None
+    os.close(fd)
+    os.unlink(probe)
+
 
 def frame_to_parquet_bytes(df: pd.DataFrame) -> bytes:
     """Serialise a DataFrame to Parquet bytes (no index)."""
@@ -123,9 +209,18 @@ def append_rows(store: Store, table_dir: str, rows: Union[pd.DataFrame, Sequence
     return name
 
 
-def _read_one(store: Store, rel: str) -> pd.DataFrame:
-    with store.fs.open_input_file(store.path(rel)) as fh:
-        return pq.read_table(fh).to_pandas()
+def read_table(store: Store, rel: str) -> pd.DataFrame:
+    """One Parquet file as a DataFrame; an unreadable file is a :class:`StoreError` naming it
+    (a file that vanished meanwhile — compacted away — raises FileNotFoundError)."""
+    try:
+        with store.fs.open_input_file(store.path(rel)) as fh:
+            return pq.read_table(fh).to_pandas()
+    except FileNotFoundError:
+        raise
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        if not store.exists(rel):
+            raise FileNotFoundError(store.path(rel)) from None
+        raise StoreError(f"{store.path(rel)}: not a readable Parquet file ({_first_line(exc)})") from None
 
 
 def read_parts(store: Store, table_dir: str, dedupe_on: Sequence[str] | None = None,
@@ -135,8 +230,14 @@ def read_parts(store: Store, table_dir: str, dedupe_on: Sequence[str] | None = N
     With ``dedupe_on`` the FIRST row of each key wins (e.g. a resumed run re-reporting steps).
     The ``_seq`` column is kept (callers drop it for display).
     """
-    names = list(names) if names is not None else store.listdir(table_dir)
-    frames = [f for f in (_read_one(store, f"{table_dir}/{n}") for n in names) if len(f)]
+    for attempt in range(5):       # a concurrent compaction may delete parts while we read
+        listed = list(names) if names is not None else store.listdir(table_dir)
+        try:
+            frames = [f for f in (read_table(store, f"{table_dir}/{n}") for n in listed) if len(f)]
+            break
+        except FileNotFoundError:
+            if names is not None or attempt == 4:
+                raise
     if not frames:
         return pd.DataFrame()
     df = pd.concat(frames, ignore_index=True, sort=False)
@@ -185,7 +286,7 @@ def read_metrics(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
     if store.listdir("metrics"):
         df = read_parts(store, "metrics", dedupe_on=METRIC_KEY)
     elif store.exists("metrics.parquet"):
-        df = _read_one(store, "metrics.parquet")
+        df = read_table(store, "metrics.parquet")
         return df.drop_duplicates(subset=list(METRIC_KEY), keep="first").reset_index(drop=True)
     else:
         return pd.DataFrame()
@@ -222,7 +323,7 @@ class RowTable:
 
     def read(self) -> pd.DataFrame:
         """All rows (view + parts), de-duplicated on the key (first written wins)."""
-        frames = [_read_one(self.store, self.view)] if self.store.exists(self.view) else []
+        frames = [read_table(self.store, self.view)] if self.store.exists(self.view) else []
         parts = read_parts(self.store, self.name)
         frames = [f for f in frames + [parts] if len(f)]
         if not frames:

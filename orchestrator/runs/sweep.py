@@ -4,15 +4,22 @@
     result = Sweep(SweepSpec.from_yaml("examples/quickstart.yaml")).run()
     result.runs            # pandas: one row per run (status, N, D, C, final_val_loss, ...)
 
-Steps: write ``spec.yaml``; build the data source's tokenizer ONCE into ``<sweep>/tokenizer/``;
-expand the spec; record new runs ``pending`` in the ledger and skip runs already ``done`` or
-``diverged``; trunks and plain runs are submitted first and each WSD branch as soon as its
-trunk is ``done`` (branches of a trunk that did not finish are marked ``failed``). Unfinished runs resume from
-``<sweep>/checkpoints/<run_id>/``. Ray: ``RAY_ADDRESS`` when set (``ray job submit``), an
-already initialised Ray as is, else a new local instance (shut down afterwards).
+Steps: first :meth:`Sweep.plan` checks everything a run will need and writes NOTHING — the
+storage (a writable directory or a reachable bucket), the data source and its files' contents
+(:meth:`~orchestrator.train.data.DataSource.check`), the tokenizer (one found in
+``<sweep>/tokenizer/`` is reused only if it was built from the same data: its fingerprint is
+stored beside it), the expanded runs, and (once Ray is up) that the cluster can ever hold one
+trial. Only then are ``spec.yaml``, the tokenizer and the ledger written. New runs are recorded
+``pending`` and runs already ``done`` or ``diverged`` are skipped; trunks and plain runs are
+submitted first and each WSD branch as soon as its trunk is ``done`` (branches of a trunk that
+did not finish are marked ``failed``). Unfinished runs resume from
+``<sweep>/checkpoints/<run_id>/``; a trial whose worker process dies is retried by Tune
+(``max_failures``) and resumes there too. Ray: ``RAY_ADDRESS`` when set (``ray job submit``),
+an already initialised Ray as is, else a new local instance (shut down afterwards).
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -23,9 +30,10 @@ from typing import Any, Iterable, Union
 
 import pandas as pd
 
-from laws.atomic import publish_dir
+from laws.atomic import atomic_write, publish_dir
+from orchestrator.errors import SpecError
 from orchestrator.runs import tune as tw
-from orchestrator.runs.ledger import Ledger
+from orchestrator.runs.ledger import Ledger, read_runs, todo_runs
 from orchestrator.runs.recorder import (
     SweepRecorder,
     make_dependency_searcher,
@@ -38,6 +46,19 @@ from orchestrator.spec.sweep import SweepSpec
 
 # laws fitted live from finished runs (WSD trunks excluded): fits/<form>_*.json
 LIVE_FORMS = ("chinchilla", "power_law")
+DATA_STAMP = "scalelab_data.json"      # beside a sweep's tokenizer: the data it was built from
+
+
+@dataclass
+class SweepPlan:
+    """What :meth:`Sweep.plan` found, all checked and nothing written yet."""
+
+    paths: dict
+    cfgs: list[RunSpec]
+    todo: list[RunSpec]
+    vocab_size: int
+    fingerprint: str
+    new_tokenizer: Any = None        # a tokenizer to save (None: reuse the stored one / none)
 
 
 @dataclass
@@ -84,29 +105,70 @@ class Sweep:
             ckpt, remote = str(self.store.local_path("checkpoints")), None
         else:  # train into a local staging dir, upload finished checkpoints
             ckpt = str(Path.home() / ".cache" / "scalelab" / self.spec.name / "checkpoints")
-            remote = self.store.uri.rstrip("/") + "/checkpoints"
-        Path(ckpt).mkdir(parents=True, exist_ok=True)
+            remote = self.store.uri_of("checkpoints")
         return {"checkpoints": ckpt, "remote_checkpoints": remote,
                 "tokenizer": str(Path(ckpt).parent / "tokenizer"), "trainer": self.trainer}
 
-    def _tokenizer(self, tok_dir: Path) -> int:
-        """Build the data source's tokenizer once (``<sweep>/tokenizer/``); its vocab size."""
+    def plan(self) -> SweepPlan:
+        """Check everything the sweep needs without writing anything (see the module docstring);
+        a problem is a one-line :class:`~orchestrator.errors.OrchestratorError`."""
         from orchestrator.train.data import get_data_source
 
-        if (tok_dir / "tokenizer.json").exists():
-            from transformers import AutoTokenizer
-            return len(AutoTokenizer.from_pretrained(str(tok_dir)))
+        self.store.check_writable()
+        paths = self._paths()
         source = get_data_source({"source": self.spec.data.source, **self.spec.data.options})
+        known = {}
+        if self.store.exists("runs") or self.store.exists("runs.parquet"):
+            runs = read_runs(self.store)
+            if len(runs) and not {"run_id", "status"} <= set(runs.columns):
+                raise SpecError(f"{self.store.uri_of('runs.parquet')}: not a ledger (no run_id/status)")
+            known = dict(zip(runs["run_id"], runs["status"])) if len(runs) else {}
+        fp = source.fingerprint()
+        tok, new = self._tokenizer(source, fp, Path(paths["tokenizer"]), bool(known))
+        if tok is not None:
+            source.set_tokenizer(tok)
+        source.check(self.spec.model.seq_len)
+        vocab = len(tok) if tok is not None else int(source.vocab_size)
+        cfgs = self.spec.expand(vocab)
+        todo = list(cfgs) if self.spec.search.kind == "optuna" else todo_runs(cfgs, known)
+        return SweepPlan(paths, cfgs, todo, vocab, fp, tok if new else None)
+
+    def _tokenizer(self, source, fp: str, tok_dir: Path, has_runs: bool):
+        """``(tokenizer, is_new)``: the stored one when it was built from the same data (same
+        fingerprint, or the same tokenizer rebuilt), else a new one built in memory. A sweep
+        whose runs were trained with a tokenizer of other data is refused."""
+        from orchestrator.train.tokenizer import load_tokenizer
+
+        stored = None
+        if (tok_dir / "tokenizer.json").exists():
+            stamp = tok_dir / DATA_STAMP
+            try:
+                same = stamp.exists() and json.loads(stamp.read_text()).get("fingerprint") == fp
+                stored = load_tokenizer(tok_dir)
+            except Exception:  # noqa: BLE001 - a damaged tokenizer dir is rebuilt
+                same, stored = False, None
+            if same and stored is not None:
+                return stored, False
         tok = source.build_tokenizer()
         if tok is None:                      # pre-tokenized data: vocab from the source
-            return int(source.vocab_size)
+            return None, False
+        if stored is not None and stored.backend_tokenizer.to_str() == tok.backend_tokenizer.to_str():
+            return stored, True              # the same tokenizer: reuse it, record the fingerprint
+        if stored is not None and has_runs:
+            raise SpecError(f"spec.data: {tok_dir} holds a tokenizer built from other data and "
+                            f"this sweep already has runs trained with it; use a new sweep name "
+                            f"or storage for this data")
+        return tok, True
+
+    def _save_tokenizer(self, tok, tok_dir: Path, fp: str) -> None:
+        """Write the tokenizer and its data fingerprint (``<sweep>/tokenizer/``) atomically."""
         tmp = tok_dir.with_name(f".tokenizer-tmp-{os.getpid()}")
         shutil.rmtree(tmp, ignore_errors=True)
         tok.save_pretrained(str(tmp))
+        atomic_write(tmp / DATA_STAMP, json.dumps({"fingerprint": fp, "source": self.spec.data.source}))
         publish_dir(tmp, tok_dir)         # an incomplete dir from a killed run is replaced
         if not self.store.local:
-            tw._upload(tok_dir, self.store.uri.rstrip("/") + "/tokenizer")
-        return len(tok)
+            self.store.upload(tok_dir, "tokenizer")
 
     def _subscribers(self) -> list:
         subs = list(self.subscribers)
@@ -122,30 +184,36 @@ class Sweep:
 
     # ------------------------------------------------------------ running
     def run(self) -> SweepResult:
-        """Run (or resume) the sweep; returns the runs table and paths."""
+        """Run (or resume) the sweep; returns the runs table and paths.
+
+        Everything is checked first (:meth:`plan`, then the cluster's resources); nothing is
+        written before those checks pass."""
         t0 = time.time()
-        store = self.store
-        store.makedirs()
-        store.write_bytes("spec.yaml", self.spec.to_yaml().encode())
-        paths = self._paths()
-        vocab = self._tokenizer(Path(paths["tokenizer"]))
-        cfgs = self.spec.expand(vocab)
-        ledger = Ledger(store)
-        if self.spec.search.kind == "optuna":   # bases only; trials are recorded as they start
-            todo, total = list(cfgs), len(cfgs) * self.spec.search.n_trials
-        else:
-            todo, total = ledger.add_pending(cfgs), len(cfgs)
-        ours = ensure_ray() if todo else False
+        store, spec = self.store, self.spec
+        plan = self.plan()
+        ours = ensure_ray() if plan.todo else False
         try:
+            if plan.todo:
+                r = spec.resources
+                tw.check_cluster(r.cpus, r.gpus, r.workers, "spec.resources")
+            store.makedirs()
+            store.write_bytes("spec.yaml", spec.to_yaml().encode())
+            Path(plan.paths["checkpoints"]).mkdir(parents=True, exist_ok=True)
+            if plan.new_tokenizer is not None:
+                self._save_tokenizer(plan.new_tokenizer, Path(plan.paths["tokenizer"]), plan.fingerprint)
+            ledger = Ledger(store)
+            todo = plan.todo if spec.search.kind == "optuna" else ledger.add_pending(plan.cfgs)
+            total = len(plan.cfgs) * (spec.search.n_trials if spec.search.kind == "optuna" else 1)
             with _Progress(total, ledger, self.progress) as prog:
                 recorder = SweepRecorder(store, ledger, self._subscribers(), on_progress=prog.update)
-                if self.spec.search.kind == "grid":
-                    self._grid(todo, paths, recorder)
+                if spec.search.kind == "grid":
+                    self._grid(todo, plan.paths, recorder)
                 else:
-                    self._phase(todo, paths, recorder)
+                    self._phase(todo, plan.paths, recorder)
                 for sub in recorder.subscribers:
                     if hasattr(sub, "flush"):
                         sub.flush()
+            ledger.flush()
         finally:
             if ours:
                 import ray
@@ -153,7 +221,7 @@ class Sweep:
         compact_metrics(store)
         return SweepResult(runs=ledger.table(), sweep_dir=store.uri if not store.local else store.root,
                            runs_path=store.path("runs.parquet"), metrics_path=store.path("metrics.parquet"),
-                           checkpoints=paths["checkpoints"], wall_s=time.time() - t0)
+                           checkpoints=plan.paths["checkpoints"], wall_s=time.time() - t0)
 
     def _trainable(self):
         from ray import tune
@@ -210,16 +278,15 @@ class Sweep:
 
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")   # verbose=0 then prints nothing
         name = f"tune-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{time.time_ns() % 10**6}"
-        storage = tw.tune_storage(self.store)
         tuner = tune.Tuner(
             trainable, param_space=space,
             tune_config=tune.TuneConfig(num_samples=num_samples,
                                         max_concurrent_trials=self.spec.max_concurrent,
                                         trial_dirname_creator=_trial_dirname,
                                         reuse_actors=True, **kw),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0,
+            run_config=tune.RunConfig(name=name, verbose=0, **tw.tune_storage(self.store),
                                       callbacks=[make_tune_callback(recorder, tw.cfg_of)],
-                                      failure_config=tune.FailureConfig(max_failures=0)))
+                                      failure_config=tune.FailureConfig(max_failures=self.spec.max_failures)))
         import logging
 
         quiet = logging.getLogger("ray.tune")

@@ -107,7 +107,7 @@ class SweepDir:
         """A stored checkpoint path made absolute (relative ones are below this directory)."""
         if "://" in value or Path(value).is_absolute():
             return value
-        return self.store.path(value)
+        return self.store.path(value) if self.store.local else self.store.uri_of(value)
 
     def models(self, runs: pd.DataFrame | None = None) -> pd.DataFrame:
         """Done runs with a checkpoint: ``run_id, N, D, role, checkpoint`` (absolute)."""

@@ -45,6 +45,12 @@ def resolve_models(spec: TTSSpec) -> list[ModelEntry]:
     """HF directories of the spec's models (a ``sweep`` entry: its runs with status done)."""
     out: list[ModelEntry] = []
     for i, m in enumerate(spec.models):
+        if m.path is not None and "://" in m.path:
+            if not Store(m.path).exists("config.json"):
+                raise SpecError(f"spec.models[{i}].path: {m.path!r} is not an HF model "
+                                "directory (no config.json)")
+            out.append(ModelEntry(m.id or m.path.split("?")[0].rstrip("/").rsplit("/", 1)[-1], m.path))
+            continue
         if m.path is not None:
             p = Path(m.path).expanduser().resolve()
             if not (p / "config.json").is_file():
@@ -146,7 +152,7 @@ def run_trial(spec: TTSSpec, model: ModelEntry, seed: int, *,
                 written += len(rows)
                 if report:
                     report({"rows_written": written, "method": s.method, "budget": n,
-                            "max_tokens": mt, "chunk": ci})
+                            "max_tokens": mt, "chunk": ci, "engine_restarts": failures})
     finally:
         _drop_engine(holder)
     return written
@@ -161,13 +167,32 @@ def _is_oracle(strategy, reward) -> bool:
     return bool(getattr(strategy, "oracle", False) or getattr(reward, "oracle", False))
 
 
+def local_model(path: str) -> str:
+    """A local HF directory for ``path``: itself, or a copy of a remote one (``s3://…``) in
+    ``~/.cache/scalelab/models/`` (downloaded once, published whole)."""
+    if "://" not in path:
+        return path
+    import hashlib
+    import shutil
+
+    from laws.atomic import publish_dir
+
+    target = Path.home() / ".cache" / "scalelab" / "models" / hashlib.sha256(path.encode()).hexdigest()[:16]
+    if not (target / "config.json").is_file():
+        tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        Store(path).download("", tmp)
+        publish_dir(tmp, target)
+    return str(target)
+
+
 def _make_engine(spec: TTSSpec, model: ModelEntry):
     from evaluators.engines import make_engine
 
     opts = dict(spec.engine.options)
     if spec.engine.name == "vllm" and spec.engine.tensor_parallel_size > 1:
         opts.setdefault("tensor_parallel_size", spec.engine.tensor_parallel_size)
-    return make_engine(spec.engine.name, model=model.path, model_id=model.model_id, **opts)
+    return make_engine(spec.engine.name, model=local_model(model.path), model_id=model.model_id, **opts)
 
 
 def _ensure_engine(holder, factory):
@@ -211,8 +236,14 @@ def _trainable(config: dict) -> None:
 
     spec = TTSSpec.from_dict(config["spec"])
     model, seed = ModelEntry(**config["trial"]["model"]), int(config["trial"]["seed"])
-    n = run_trial(spec, model, seed, report=lambda m: tune.report(m))
-    tune.report({"rows_written": n, "done": True})
+    seen = {"engine_restarts": 0}
+
+    def report(m: dict) -> None:
+        seen["engine_restarts"] = max(seen["engine_restarts"], int(m.get("engine_restarts", 0)))
+        tune.report(m)
+
+    n = run_trial(spec, model, seed, report=report)
+    tune.report({"rows_written": n, "done": True, **seen})
 
 
 class TTSRun:
@@ -233,13 +264,15 @@ class TTSRun:
         """Run (or resume) every trial; returns the compacted rows."""
         from ray import tune
 
-        from orchestrator.runs.tune import tune_storage
+        from orchestrator.runs.tune import check_cluster, tune_storage
 
         spec, store = self.spec, self.dir.store
-        store.makedirs()
-        store.write_bytes("tts_spec.yaml", spec.to_yaml().encode())
+        store.check_writable()                    # everything is checked before anything is written
         init_ray(include_dashboard=False, log_to_driver=True,
                  runtime_env={"env_vars": {"RAY_AUTH_MODE": "disabled"}})
+        check_cluster(spec.engine.cpus, spec.engine.gpus, 1, "spec.engine")
+        store.makedirs()
+        store.write_bytes("tts_spec.yaml", spec.to_yaml().encode())
         trials = [{"model": m.__dict__, "seed": s} for m in self.models for s in spec.seeds]
         resources = {"cpu": spec.engine.cpus, "gpu": spec.engine.gpus}
         tuner = tune.Tuner(
@@ -247,11 +280,12 @@ class TTSRun:
             param_space={"spec": spec.model_dump(mode="json"), "trial": tune.grid_search(trials)},
             run_config=tune.RunConfig(
                 name=f"tts-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}",
-                storage_path=tune_storage(store),
+                **tune_storage(store),
                 failure_config=tune.FailureConfig(max_failures=spec.max_failures),
                 verbose=1),
         )
         grid = tuner.fit()
+        self.results = grid
         errors = [r.error for r in grid if r.error is not None]
         df = self.dir.tts_table().compact()
         if errors:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from laws.atomic import atomic_write
+from orchestrator.errors import SpecError
 from orchestrator.spec.run import RunSpec
 
 DEFAULT_TRAINER = "orchestrator.train.ddp:run_trial"
@@ -56,9 +57,39 @@ def cfg_of(config: dict) -> RunSpec:
     return RunSpec.from_dict(d)
 
 
-def tune_storage(store: Any) -> str:
-    """Where Tune keeps its experiment state for a :class:`~orchestrator.runs.store.Store`."""
-    return str(store.local_path("tune")) if store.local else store.uri.rstrip("/") + "/tune"
+def tune_storage(store: Any) -> dict:
+    """``RunConfig`` keywords: where Tune keeps its experiment state for a
+    :class:`~orchestrator.runs.store.Store` (a remote store passes its own filesystem, so a
+    URI's query options such as ``endpoint_override`` apply)."""
+    if store.local:
+        return {"storage_path": str(store.local_path("tune"))}
+    return {"storage_path": store.path("tune"), "storage_filesystem": store.fs}
+
+
+def check_cluster(cpus: float, gpus: float, workers: int, field: str) -> None:
+    """Refuse (one-line :class:`SpecError` naming ``field``) a trial the Ray cluster can never
+    hold, instead of letting it wait forever: the autoscaler's maximum when the cluster has
+    one (KubeRay), else the live nodes (one node must hold a single-process trial)."""
+    import ray
+
+    gpu_each = (1.0 if gpus > 0 else 0.0) if workers > 1 else gpus
+    need = {"CPU": cpus * workers, "GPU": gpu_each * workers}
+    try:
+        from ray._private.state import state
+        cap = state.get_max_resources_from_cluster_config()
+    except Exception:  # noqa: BLE001 - no autoscaler information in this Ray
+        cap = None
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    have = dict(cap) if cap else {k: sum(n.get(k, 0.0) for n in nodes) for k in need}
+    what = " (autoscaling included)" if cap else ""
+    for key, name in (("GPU", "gpus"), ("CPU", "cpus")):
+        if need[key] > have.get(key, 0) + 1e-9:
+            raise SpecError(f"{field}.{name}: a trial needs {need[key]:g} {key} but the Ray cluster "
+                            f"has {have.get(key, 0):g}{what}; it would wait forever")
+    if not cap and workers <= 1 and not any(n.get("CPU", 0) + 1e-9 >= cpus and
+                                            n.get("GPU", 0) + 1e-9 >= gpus for n in nodes):
+        raise SpecError(f"{field}: no node of the Ray cluster has {cpus:g} CPU and {gpus:g} GPU "
+                        "for one trial; it would wait forever")
 
 
 def result_dict(res: Any) -> dict:
@@ -72,17 +103,6 @@ def result_dict(res: Any) -> dict:
             v = None
         out[k] = v
     return out
-
-
-def _upload(local_dir: Path, remote_uri: str) -> str:
-    """Copy a finished checkpoint directory to a pyarrow-filesystem URI; returns the URI."""
-    import pyarrow.fs as pafs
-
-    fs, path = pafs.FileSystem.from_uri(remote_uri)
-    fs.create_dir(path, recursive=True)
-    pafs.copy_files(str(local_dir), path, source_filesystem=pafs.LocalFileSystem(),
-                    destination_filesystem=fs)
-    return remote_uri
 
 
 def trial_fn(config: dict) -> None:
@@ -117,8 +137,10 @@ def trial_fn(config: dict) -> None:
     res = trainer(cfg, workdir, report, tokenizer_dir=paths.get("tokenizer"), parent_workdir=parent)
     final = result_dict(res)
     if paths.get("remote_checkpoints") and final.get("status") == "done" and final.get("checkpoint"):
-        final["checkpoint"] = _upload(Path(final["checkpoint"]),
-                                      f"{paths['remote_checkpoints']}/{cfg.run_id}/final")
+        from orchestrator.runs.store import Store
+
+        Store(paths["remote_checkpoints"]).upload(Path(final["checkpoint"]), f"{cfg.run_id}/final")
+        final["checkpoint"] = f"checkpoints/{cfg.run_id}/final"   # below the sweep directory
     atomic_write(marker, json.dumps(final, default=str))
     loss = final.get("final_val_loss")
     tune.report({"final": final, OBJECTIVE: loss if loss is not None else state["obj"],

@@ -11,20 +11,31 @@ the message and joined to the location pydantic reports).
 """
 from __future__ import annotations
 
+import math
 import re
+import typing
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from orchestrator.errors import SpecError
 
-__all__ = ["Section", "StrictSpec", "SpecError", "field_error", "positive_unique", "spec_error_from"]
+__all__ = ["Section", "StrictSpec", "SpecError", "field_error", "join_uri", "positive_unique",
+           "spec_error_from"]
 
 _MARK = "\x00field:"
 _URI_SCHEMES = {"file", "s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "az"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def join_uri(base: str, *parts: str) -> str:
+    """``base/part/…`` for a local path or a URI, keeping a URI's query at the end
+    (``s3://b/dir?endpoint_override=h:9000`` + ``x`` → ``s3://b/dir/x?endpoint_override=h:9000``)."""
+    head, sep, query = str(base).partition("?") if "://" in str(base) else (str(base), "", "")
+    path = "/".join([head.rstrip("/"), *[p.strip("/") for p in parts if p]])
+    return f"{path}{sep}{query}"
 
 
 def field_error(path: str, problem: str) -> ValueError:
@@ -84,6 +95,8 @@ def _problem(err: dict) -> tuple[str, str]:
         return "", f"must be a string, got {_short(value)}"
     if kind == "too_short":
         return "", f"must have at least {ctx.get('min_length', 1)} item(s)"
+    if kind == "finite_number":
+        return "", f"must be a finite number, got {_short(value)}"
     if kind == "string_pattern_mismatch":
         return "", f"must match {ctx.get('pattern')}, got {_short(value)}"
     return "", f"{msg[0].lower()}{msg[1:]}, got {_short(value)}"
@@ -108,16 +121,54 @@ def positive_unique(key: str, vals: list) -> None:
     if not vals:
         raise field_error(key, "must not be empty")
     for i, v in enumerate(vals):
+        if not math.isfinite(v):
+            raise field_error(f"{key}[{i}]", f"must be a finite number, got {v}")
         if v <= 0:
             raise field_error(f"{key}[{i}]", f"must be > 0, got {v}")
     if len(set(vals)) != len(vals):
         raise field_error(key, f"has duplicate values {vals}")
 
 
-class Section(BaseModel):
-    """A strict part of a spec: unknown fields are errors, values are frozen."""
+def _numeric(annotation: Any) -> bool:
+    """Whether a field annotation holds numbers (int/float, possibly in lists/tuples/Optional)."""
+    if annotation in (int, float):
+        return True
+    return any(_numeric(a) for a in typing.get_args(annotation)
+               if a is not bool and a is not type(None))
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+def _bool_at(value: Any, path: str = "") -> str | None:
+    """The path (``""``, ``"[2]"``, ``"[0][1]"``) of the first bool inside ``value``, else None."""
+    if isinstance(value, bool):
+        return path
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            hit = _bool_at(v, f"{path}[{i}]")
+            if hit is not None:
+                return hit
+    return None
+
+
+class Section(BaseModel):
+    """A strict part of a spec: unknown fields are errors, values are frozen, numbers are
+    finite, and a boolean is never taken for a number (``lr.values: [true]`` is an error, not
+    a learning rate of 1.0)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name)
+        if field is not None and field.annotation is bool and not isinstance(v, bool):
+            raise ValueError(f"must be true or false, got {_short(v)}")
+        if field is not None and _numeric(field.annotation):
+            at = _bool_at(v)
+            if at == "":
+                raise ValueError(f"must be a number, got {v!r}")
+            if at is not None:
+                raise field_error(at, "must be a number, got a boolean")
+        return v
 
 
 class StrictSpec(Section):
@@ -177,7 +228,7 @@ class StrictSpec(Section):
         storage = str(getattr(self, "storage"))
         if "://" not in storage:
             storage = str(Path(storage).expanduser().resolve())
-        return f"{storage.rstrip('/')}/{getattr(self, 'name')}"
+        return join_uri(storage, getattr(self, "name"))
 
     # ---------------------------------------------------------------- loading / dumping
     @classmethod

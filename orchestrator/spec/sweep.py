@@ -38,6 +38,8 @@ from orchestrator.spec.run import RunSpec
 
 __all__ = ["SweepSpec", "SpecError"]
 
+MAX_TOKENS = 10**15          # a run's D above this is a typo, not a plan
+
 
 class SweepSpec(StrictSpec):
     """A whole sweep: model ladder × token budgets × LRs × batches × seeds, plus how to run it."""
@@ -52,6 +54,7 @@ class SweepSpec(StrictSpec):
     data: Data
     resources: Resources = Field(default_factory=Resources)
     max_concurrent: int = Field(2, ge=1)
+    max_failures: int = Field(2, ge=0)        # Tune retries of a trial whose process died
     search: Search = Field(default_factory=Search)
     scheduler: Scheduler = Field(default_factory=Scheduler)
     storage: str = "scalelab_runs"
@@ -104,11 +107,30 @@ class SweepSpec(StrictSpec):
         out = []
         for i, d in enumerate(raw):
             rounded = int(round(d / batch)) * batch
+            if rounded > MAX_TOKENS:
+                raise SpecError(f"spec.{key}[{i}]: gives D={d:.3g} tokens for {where}, more than "
+                                f"{MAX_TOKENS:.0e}")
             if rounded < 2 * batch:
                 raise SpecError(f"spec.{key}[{i}]: gives D={int(d)} tokens for {where}, fewer than"
                                 f" 2 batches of {batch}")
             out.append(rounded)
         return sorted(set(out))
+
+    def _check_targets(self, vocab_size: int) -> None:
+        """A ``target_N`` the shape rule cannot come near (it would be clamped to the smallest
+        or largest buildable model without a word) is an error."""
+        from orchestrator.train.model import choose_shape, param_counts
+
+        m = self.model
+        if m.target_N is None:
+            return
+        ends = [choose_shape(n, vocab_size, m.head_dim, m.aspect_ratio) for n in (1.0, 1e300)]
+        lo, hi = (param_counts(w, d, m.head_dim, vocab_size)[0] for w, d in ends)
+        for i, n in enumerate(m.target_N):
+            if not lo / 2 <= n <= hi * 2:
+                raise SpecError(f"spec.model.target_N[{i}]: {n:g} is outside what the shape rule "
+                                f"builds ({lo:,} to {hi:,} non-embedding parameters with head_dim="
+                                f"{m.head_dim}, aspect_ratio={m.aspect_ratio:g})")
 
     def base_config(self, width: int, depth: int, vocab_size: int, lr: float, batch: int,
                     seed: int, tokens: int) -> RunSpec:
@@ -142,6 +164,7 @@ class SweepSpec(StrictSpec):
         try:
             shapes = self.model.resolve(vocab_size)
             counts = {sh: param_counts(sh[0], sh[1], self.model.head_dim, vocab_size)[0] for sh in shapes}
+            self._check_targets(vocab_size)
         except ModelShapeError as exc:
             raise SpecError(f"spec.model: {exc}") from None
         batches = self.batch_tokens[:1] if self.search.kind == "optuna" else self.batch_tokens

@@ -28,6 +28,7 @@ Load with ``TTSSpec.from_yaml(path)`` or ``TTSSpec.from_dict(d)``; registry name
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -156,13 +157,130 @@ class TTSSpec(StrictSpec):
 
     @model_validator(mode="after")
     def _registries(self) -> "TTSSpec":
-        """Strategy names and options must exist in their registry (before any trial starts)."""
+        """Every registry object a trial will build, checked before any trial starts: the
+        strategies (names, options), the task (name, options, its verifier and data), every
+        reward model a strategy uses (name, options, mode vs task) and the engine (name,
+        options)."""
         from evaluators.errors import EvaluatorError
-        from evaluators.strategies import get_strategy
+        from evaluators.strategies import get_strategy, strategy_class
 
         for i, s in enumerate(self.strategies):
             try:
                 get_strategy(s.name, **s.options)
             except EvaluatorError as exc:
                 raise field_error(f"strategies[{i}]", str(exc)) from None
+        task = _build("task", _task_registry(), self.task.name, self.task.options)
+        used: set[str] = set()
+        for i, s in enumerate(self.strategies):
+            cls = strategy_class(s.name)
+            if not cls.needs_reward:
+                if s.reward_models:
+                    raise field_error(f"strategies[{i}].reward_models",
+                                      f"strategy {s.name!r} uses no reward model")
+                continue
+            where = f"strategies[{i}].reward_models" if s.reward_models else "reward_models"
+            names = s.reward_models or self.reward_models
+            if not names:
+                raise field_error(where, f"strategy {s.name!r} needs a reward model")
+            for j, rm in enumerate(names):
+                _check_reward(f"{where}[{j}]", rm, task, cls.reward_mode,
+                              self.reward_options.get(rm, {}))
+                used.add(rm)
+        for rm in self.reward_options:
+            if rm not in used:
+                raise field_error(f"reward_options.{rm}", "no strategy of this spec uses this reward model")
+        _check_engine(self.engine)
         return self
+
+
+def _task_registry():
+    from evaluators.tasks import TASKS
+
+    return TASKS
+
+
+def _build(kind: str, registry, name: str, options: dict):
+    """Build a registry entry, any rejection of its options becoming one line naming them."""
+    from evaluators.errors import EvaluatorError
+
+    if name not in registry:
+        raise field_error(f"{kind}.name", str(registry.unknown(name)))
+    try:
+        return registry.build(name, **options)
+    except EvaluatorError as exc:
+        raise field_error(f"{kind}.options", str(exc)) from None
+    except (TypeError, ValueError, KeyError, OSError) as exc:
+        raise field_error(f"{kind}.options", f"{kind} {name!r} rejects these options "
+                          f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+
+
+# reward models that load no model can be built for the check; the others are checked by signature
+_CHEAP_REWARDS = ("oracle", "logprob")
+
+
+def _check_reward(where: str, name: str, task, mode: str, options: dict) -> None:
+    """A reward model: known, its options accepted, usable in ``mode`` with ``task``."""
+    import inspect
+
+    from evaluators.errors import EvaluatorError
+    from evaluators.rewards import REWARD_MODELS
+
+    if name not in REWARD_MODELS:
+        raise field_error(where, str(REWARD_MODELS.unknown(name)))
+    entry = REWARD_MODELS.get(name)
+    if name in _CHEAP_REWARDS:
+        try:
+            entry(task=task, mode=mode, **options)
+        except EvaluatorError as exc:
+            raise field_error(where, str(exc)) from None
+        except TypeError as exc:
+            raise field_error(f"reward_options.{name}", f"rejected: {exc}") from None
+        return
+    try:
+        inspect.signature(entry).bind(task=task, mode=mode, **options)
+    except TypeError as exc:
+        raise field_error(f"reward_options.{name}", f"reward model {name!r}: {exc}") from None
+    model = options.get("model")
+    if isinstance(model, str) and "://" not in model and not (Path(model).expanduser() / "config.json").is_file():
+        raise field_error(f"reward_options.{name}.model", f"{model!r} is not an HF model directory "
+                          "(no config.json)")
+
+
+def _check_engine(engine: "EngineSpec") -> None:
+    """The engine: a registered name and options its constructor accepts (vLLM: those of
+    ``VLLMEngine`` / ``VLLMActorEngine``), with values of the types their defaults have."""
+    import inspect
+
+    from evaluators.engines import ENGINES
+
+    if engine.name not in ENGINES:
+        raise field_error("engine.name", str(ENGINES.unknown(engine.name)))
+    entry = ENGINES.get(engine.name)
+    if engine.name == "vllm":
+        from evaluators.engines.vllm_engine import VLLMActorEngine, VLLMEngine
+
+        targets = [VLLMEngine.__init__, VLLMActorEngine.__init__]
+        allowed = {"actor": False}
+    else:
+        targets, allowed = [entry], {}
+    for fn in targets:
+        for p in inspect.signature(fn).parameters.values():
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self",):
+                allowed.setdefault(p.name, p.default)
+    open_ended = engine.name != "vllm" and any(
+        p.kind == p.VAR_KEYWORD for p in inspect.signature(entry).parameters.values())
+    for key, value in engine.options.items():
+        if key in ("model", "model_id"):
+            raise field_error(f"engine.options.{key}", "is set from spec.models, not here")
+        if key not in allowed:
+            if open_ended:
+                continue
+            known = ", ".join(sorted(k for k in allowed if k not in ("model", "model_id")))
+            raise field_error(f"engine.options.{key}", f"unknown option of engine {engine.name!r} "
+                              f"(known: {known})")
+        default = allowed[key]
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise field_error(f"engine.options.{key}", f"must be true or false, got {value!r}")
+        if isinstance(default, (int, float)) and not isinstance(default, bool) and (
+                isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise field_error(f"engine.options.{key}", f"must be a number, got {value!r}")

@@ -21,6 +21,8 @@ Built-in sources:
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -75,6 +77,30 @@ class DataSource:
         self._cache: dict[str, list[np.ndarray]] = {}
 
     # -- tokenizer ---------------------------------------------------------------------------
+    # -- checks before any work (the sweep calls these before it writes anything) ------------
+    def fingerprint(self) -> str:
+        """A hash of what the tokenizer is built from (source + options; sources that read
+        files add their contents), stored beside a sweep's tokenizer so it is only reused for
+        the same data."""
+        blob = json.dumps({"source": self.name, **self.options}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def check(self, seq_len: int) -> None:
+        """Inspect the data before any training starts: both splits must hold a stretch longer
+        than ``seq_len + 1`` tokens and every id must fit :attr:`vocab_size`; raises
+        :class:`DataError` naming the option or file. Sources whose files are large override
+        this with cheaper checks."""
+        vocab = self.vocab_size
+        for split in SPLITS:
+            shards = self.shards(split)
+            longest = max((len(s) for s in shards), default=0)
+            if longest <= seq_len + 1:
+                raise DataError(f"data: split {split!r} has no stretch longer than seq_len+1="
+                                f"{seq_len + 1} tokens (longest: {longest})")
+            top = max(int(s.max()) for s in shards if len(s))
+            if top >= vocab:
+                raise DataError(f"data: split {split!r} holds token id {top} >= vocab_size {vocab}")
+
     def build_tokenizer(self):
         """Build (or load) this source's tokenizer; may be None for pre-tokenized data."""
         raise NotImplementedError
@@ -173,6 +199,9 @@ class ArithSource(DataSource):
         return char_tokenizer()
 
     def _shards(self, split: str) -> list[np.ndarray]:
+    def check(self, seq_len: int) -> None:
+        """Nothing to inspect: the documents are generated from validated options."""
+
         from evaluators.tasks.arith import generate, prompt_of, solution_of, training_documents
 
         key = (split, self.level, self.pool_docs, self.val_docs, self.data_seed,
@@ -210,18 +239,48 @@ class TextSource(DataSource):
             raise DataError(f"data.val_fraction must be in (0, 1), got {self.val_fraction!r}")
 
     def build_tokenizer(self):
+    def _texts(self) -> list[str]:
+        """Every file decoded as UTF-8; a file that is not UTF-8 or holds no text is a
+        :class:`DataError` naming it."""
+        if getattr(self, "_decoded", None) is None:
+            texts = []
+            for f in self.files:
+                try:
+                    text = f.read_bytes().decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"data.path: {f} is not UTF-8 text (byte {exc.start})") from None
+                except OSError as exc:
+                    raise DataError(f"data.path: cannot read {f} ({exc.strerror})") from None
+                if not text.strip():
+                    raise DataError(f"data.path: {f} is empty (remove it or add text)")
+                texts.append(text)
+            self._decoded = texts
+        return self._decoded
+
+    def fingerprint(self) -> str:
+        """Source options plus every file's name and contents."""
+        h = hashlib.sha256(super().fingerprint().encode())
+        for f, text in zip(self.files, self._texts()):
+            h.update(f.name.encode() + b"\0" + text.encode() + b"\0")
+        return h.hexdigest()[:16]
+
+    def check(self, seq_len: int) -> None:
+        """Every file UTF-8 and non-empty, then the token checks of :meth:`DataSource.check`."""
+        self._texts()
+        super().check(seq_len)
+
         """BPE trained on the files (deterministic), or a char tokenizer over their alphabet."""
         from orchestrator.train.tokenizer import char_tokenizer, train_bpe
 
         if self.kind == "bpe":
+        texts = self._texts()                # files checked before the (Rust) BPE trainer reads them
             return train_bpe(self.files, vocab_size=self.bpe_vocab)
-        chars = sorted({c for f in self.files for c in f.read_text(encoding="utf-8")})
-        return char_tokenizer("".join(chars))
+        return char_tokenizer("".join(sorted({c for t in texts for c in t})))
 
     def _shards(self, split: str) -> list[np.ndarray]:
         out = []
-        for f in self.files:
-            ids = self._encode_docs([f.read_text(encoding="utf-8")])
+        for text in self._texts():
+            ids = self._encode_docs([text])
             cut = int(len(ids) * (1 - self.val_fraction))
             out.append(ids[:cut] if split == "train" else ids[cut:])
         return out
@@ -269,6 +328,38 @@ class BinSource(DataSource):
                 for f in sorted(self.path.glob(f"{split}*.bin"))]
 
     def batch(self, split: str, batch_size: int, seq_len: int, seed: int, step: int):
+    def fingerprint(self) -> str:
+        """Source options plus the tokenizer's ``tokenizer.json`` (the shards are token ids)."""
+        h = hashlib.sha256(super().fingerprint().encode())
+        tok = self.options.get("tokenizer")
+        if tok and (Path(tok).expanduser() / "tokenizer.json").is_file():
+            h.update((Path(tok).expanduser() / "tokenizer.json").read_bytes())
+        return h.hexdigest()[:16]
+
+    def check(self, seq_len: int) -> None:
+        """Every shard: a whole number of ``dtype`` items, not empty, every id < vocab_size;
+        each split has a shard longer than ``seq_len + 1`` tokens (read in 16M-token chunks)."""
+        item = np.dtype(self.dtype).itemsize
+        for split in SPLITS:
+            longest = 0
+            for f in sorted(self.path.glob(f"{split}*.bin")):
+                size = f.stat().st_size
+                if size == 0:
+                    raise DataError(f"data.path: shard {f} is empty")
+                if size % item:
+                    raise DataError(f"data.path: shard {f} has {size} bytes, not a whole number of "
+                                    f"{self.dtype} tokens ({item} bytes each); wrong dtype?")
+                ids = np.memmap(f, dtype=self.dtype, mode="r")
+                for i in range(0, len(ids), 1 << 24):
+                    top = int(ids[i:i + (1 << 24)].max())
+                    if top >= self._vocab:
+                        raise DataError(f"data.vocab_size={self._vocab} but shard {f} holds token "
+                                        f"id {top}")
+                longest = max(longest, len(ids))
+            if longest <= seq_len + 1:
+                raise DataError(f"data.path: no {split}*.bin shard in {self.path} is longer than "
+                                f"seq_len+1={seq_len + 1} tokens (longest: {longest})")
+
         """As :meth:`DataSource.batch`, plus a check that ids fit ``vocab_size``."""
         x, y = super().batch(split, batch_size, seq_len, seed, step)
         if int(y.max()) >= self._vocab or int(x[:, 0].max()) >= self._vocab:

@@ -8,7 +8,9 @@ model in ``DistributedDataParallel`` (gloo on CPU, NCCL on GPU) and takes its co
 of every global batch; the global batch, data order and schedule are those of a
 single-process run. Rank 0 puts its step rows and the final :class:`TrainResult` on a
 ``ray.util.queue.Queue``; the trial thread drains it and calls ``report(row)`` itself, so
-``report`` may be ``ray.tune.report`` (it runs in the trial's own thread).
+``report`` may be ``ray.tune.report`` (it runs in the trial's own thread). At the end every
+rank sends a digest of its weights (:func:`weights_digest`, written to ``ddp_ranks.json``): a
+run whose ranks do not hold bit-identical weights is ``failed``, not ``done``.
 
 Resources: each worker asks for ``cfg.cpus`` CPUs (and one GPU when ``cfg.gpus > 0``). The
 trial that calls :func:`run_trial` should therefore reserve (almost) nothing itself, e.g.
@@ -17,14 +19,31 @@ Checkpoints (``workdir``) must be on storage every worker's node can reach.
 """
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 from typing import Any, Callable
 
+from laws.atomic import atomic_write
 from orchestrator.spec.run import RunSpec
 from orchestrator.train.loop import Dist, TrainResult, train_loop, train_run
 
 _RESULT = "__train_result__"
+_DIGEST = "__rank_weights__"
+
+
+def weights_digest(model) -> str:
+    """SHA-256 of a model's state (every tensor's bytes, in name order): equal digests mean
+    bit-identical weights."""
+    import hashlib
+
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def _worker(config: dict[str, Any]) -> None:
@@ -48,7 +67,8 @@ def _worker(config: dict[str, Any]) -> None:
         return t
 
     dist = Dist(rank=rank, world_size=world, device=str(device), wrap=wrap, all_sum=all_sum,
-                barrier=tdist.barrier)
+                barrier=tdist.barrier,
+                finish=lambda model: queue.put({_DIGEST: [rank, weights_digest(model)]}))
     cfg = RunSpec.from_dict(config["cfg"])
     report = queue.put if rank == 0 else None
     try:
@@ -98,6 +118,7 @@ def train_ddp(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None
     thread = threading.Thread(target=fit, name=f"ddp-{cfg.run_id}", daemon=True)
     thread.start()
     result: dict | None = None
+    digests: dict[int, str] = {}
     try:
         while thread.is_alive() or not queue.empty():
             try:
@@ -106,11 +127,18 @@ def train_ddp(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None
                 continue
             if _RESULT in item:
                 result = item[_RESULT]
+            elif _DIGEST in item:
+                digests[int(item[_DIGEST][0])] = item[_DIGEST][1]
             elif report is not None:
                 report(item)
         thread.join()
     finally:
         ray.kill(queue.actor)
+    if digests:
+        atomic_write(workdir / "ddp_ranks.json", json.dumps({str(r): d for r, d in sorted(digests.items())}))
+    if result is not None and "N" in result and len(set(digests.values())) > 1:
+        result = {"status": "failed", "reason": f"DDP ranks ended with different weights "
+                                                f"({len(set(digests.values()))} distinct digests)"}
     if result is None or "N" not in result:
         reason = (result or {}).get("reason") or f"ray train failed: {box.get('error')!r}"
         return TrainResult("failed", reason.splitlines()[0] if reason else "failed", 0, 0, 0,

@@ -6,7 +6,11 @@ Ray Train workers. What a run leaves in ``workdir``:
 
 - ``resume/state.pt``: model + optimizer + step (= data position) + RNG, written atomically at
   every eval point; a later call with the same workdir continues from it (rows after the last
-  checkpoint are reported again: consumers dedupe on ``(run_id, step)``).
+  checkpoint are reported again: consumers dedupe on ``(run_id, step)``). States are loaded with
+  ``torch.load(weights_only=True)`` (:func:`load_state`): tensors and plain values only, never
+  code from storage.
+- ``starts.jsonl``: one line per start of the run: the step it starts from and whether from
+  scratch, a resume state or a trunk's branch state.
 - ``at_tokens/<T>/state.pt``: a trunk's state at each ``save_at_tokens`` count (WSD branches
   start there; a branch's cooldown starts at its ``branch_from_tokens``).
 - ``final/``: the HF model + tokenizer directory (written to a temp dir, then renamed).
@@ -78,6 +82,7 @@ class Dist:
     all_sum: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
     barrier: Callable[[], None] = lambda: None
 
+    finish: Callable[[torch.nn.Module], None] = lambda model: None   # every rank, at the end
 
 def train_run(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None = None,
               tokenizer_dir: Path | None = None, parent_workdir: Path | None = None) -> TrainResult:
@@ -86,6 +91,40 @@ def train_run(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
+STATE_KEYS = ("model", "optim", "step", "batch_tokens", "initial_loss", "rng")
+# numpy scalars are plain data (a dtype and its bytes); nothing else outside torch's allowlist
+_NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
+
+
+def load_state(path: Path, device: Any = "cpu") -> dict:
+    """A resume or branch state written by the trainer, loaded with ``weights_only=True``:
+    tensors and plain values only, so a file planted in shared storage cannot run code in the
+    worker that resumes from it. Anything else is a one-line :class:`TrainError`."""
+    import pickle
+
+    try:
+        with torch.serialization.safe_globals(_NUMPY_SCALARS):   # older states hold np.float64 LRs
+            st = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling refused"
+        raise TrainError(f"{path}: refused to load: not a plain tensor checkpoint, it asks to "
+                         f"run code ({first[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as exc:
+        raise TrainError(f"{path}: cannot load the training state ({type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})") from None
+    if not isinstance(st, dict) or any(k not in st for k in STATE_KEYS):
+        raise TrainError(f"{path}: not a scalelab training state (needs keys {', '.join(STATE_KEYS)})")
+    return st
+
+
+def _log_start(workdir: Path, start: int, source: str) -> None:
+    """Append where this start of the run begins (``starts.jsonl``): how a resume is proven to
+    continue from its last checkpoint instead of step 0."""
+    with open(workdir / "starts.jsonl", "a") as fh:
+        fh.write(json.dumps({"time": time.time(), "pid": os.getpid(), "start_step": start,
+                             "from": source}) + "\n")
+
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -205,10 +244,13 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
             raise TrainError(f"branch_from_tokens={cfg.branch_from_tokens}: no trunk checkpoint {src}")
     state_path = resume if resume.exists() else (src if cfg.parent_run_id else None)
     if state_path is not None:
-        st = torch.load(state_path, map_location=device, weights_only=False)
+        st = load_state(state_path, device)
         if st["batch_tokens"] != cfg.batch_tokens:
             raise TrainError(f"batch_tokens={cfg.batch_tokens} differs from the checkpoint's "
                              f"{st['batch_tokens']} ({state_path})")
+    if lead:
+        _log_start(workdir, start, "scratch" if state_path is None else
+                   ("resume" if state_path == resume else "branch"))
         raw.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         start, initial_loss = st["step"] + 1, st["initial_loss"]
@@ -253,7 +295,7 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
         if dist.world_size > 1:
             x, y = x[dist.rank * rows_rank:(dist.rank + 1) * rows_rank], y[dist.rank * rows_rank:(dist.rank + 1) * rows_rank]
         for g, m in zip(opt.param_groups, mults):
-            g["lr"] = lrs[step] * m
+            g["lr"] = float(lrs[step] * m)   # a plain float: states load with weights_only
         for i in range(n_micro):
             xb = x[i * micro:(i + 1) * micro].to(device, non_blocking=True)
             yb = y[i * micro:(i + 1) * micro].to(device, non_blocking=True)
@@ -298,6 +340,7 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
         save_at = [t for t in save_at if t > done_tokens]
         if is_eval and not math.isfinite(val_loss):
             status, reason = "diverged", f"val loss {val_loss} at step {step + 1} is not finite"
+    dist.finish(raw)
             break
         dist.barrier()
         t_win = time.perf_counter()

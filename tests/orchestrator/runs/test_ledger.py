@@ -23,6 +23,7 @@ def test_latest_status_wins_and_view_is_written(tmp_path):
     led.record(a, "done", final_val_loss=1.25, checkpoint=tmp_path / "final", D=8192)
     led.record(b, "running")
     led.record(b, "failed", reason="boom")
+    led.flush()
     view = pd.read_parquet(tmp_path / "runs.parquet")
     assert len(view) == 2
     rows = view.set_index("run_id")
