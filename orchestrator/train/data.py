@@ -76,7 +76,6 @@ class DataSource:
         self._tokenizer = None
         self._cache: dict[str, list[np.ndarray]] = {}
 
-    # -- tokenizer ---------------------------------------------------------------------------
     # -- checks before any work (the sweep calls these before it writes anything) ------------
     def fingerprint(self) -> str:
         """A hash of what the tokenizer is built from (source + options; sources that read
@@ -101,6 +100,7 @@ class DataSource:
             if top >= vocab:
                 raise DataError(f"data: split {split!r} holds token id {top} >= vocab_size {vocab}")
 
+    # -- tokenizer ---------------------------------------------------------------------------
     def build_tokenizer(self):
         """Build (or load) this source's tokenizer; may be None for pre-tokenized data."""
         raise NotImplementedError
@@ -198,10 +198,10 @@ class ArithSource(DataSource):
 
         return char_tokenizer()
 
-    def _shards(self, split: str) -> list[np.ndarray]:
     def check(self, seq_len: int) -> None:
         """Nothing to inspect: the documents are generated from validated options."""
 
+    def _shards(self, split: str) -> list[np.ndarray]:
         from evaluators.tasks.arith import generate, prompt_of, solution_of, training_documents
 
         key = (split, self.level, self.pool_docs, self.val_docs, self.data_seed,
@@ -238,7 +238,6 @@ class TextSource(DataSource):
         if not isinstance(self.val_fraction, (int, float)) or not 0 < self.val_fraction < 1:
             raise DataError(f"data.val_fraction must be in (0, 1), got {self.val_fraction!r}")
 
-    def build_tokenizer(self):
     def _texts(self) -> list[str]:
         """Every file decoded as UTF-8; a file that is not UTF-8 or holds no text is a
         :class:`DataError` naming it."""
@@ -269,11 +268,12 @@ class TextSource(DataSource):
         self._texts()
         super().check(seq_len)
 
+    def build_tokenizer(self):
         """BPE trained on the files (deterministic), or a char tokenizer over their alphabet."""
         from orchestrator.train.tokenizer import char_tokenizer, train_bpe
 
-        if self.kind == "bpe":
         texts = self._texts()                # files checked before the (Rust) BPE trainer reads them
+        if self.kind == "bpe":
             return train_bpe(self.files, vocab_size=self.bpe_vocab)
         return char_tokenizer("".join(sorted({c for t in texts for c in t})))
 
@@ -327,7 +327,6 @@ class BinSource(DataSource):
         return [np.memmap(f, dtype=self.dtype, mode="r")
                 for f in sorted(self.path.glob(f"{split}*.bin"))]
 
-    def batch(self, split: str, batch_size: int, seq_len: int, seed: int, step: int):
     def fingerprint(self) -> str:
         """Source options plus the tokenizer's ``tokenizer.json`` (the shards are token ids)."""
         h = hashlib.sha256(super().fingerprint().encode())
@@ -360,6 +359,7 @@ class BinSource(DataSource):
                 raise DataError(f"data.path: no {split}*.bin shard in {self.path} is longer than "
                                 f"seq_len+1={seq_len + 1} tokens (longest: {longest})")
 
+    def batch(self, split: str, batch_size: int, seq_len: int, seed: int, step: int):
         """As :meth:`DataSource.batch`, plus a check that ids fit ``vocab_size``."""
         x, y = super().batch(split, batch_size, seq_len, seed, step)
         if int(y.max()) >= self._vocab or int(x[:, 0].max()) >= self._vocab:

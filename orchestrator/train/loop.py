@@ -81,8 +81,8 @@ class Dist:
     wrap: Callable[[torch.nn.Module], torch.nn.Module] = lambda m: m
     all_sum: Callable[[torch.Tensor], torch.Tensor] = lambda t: t
     barrier: Callable[[], None] = lambda: None
-
     finish: Callable[[torch.nn.Module], None] = lambda model: None   # every rank, at the end
+
 
 def train_run(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None = None,
               tokenizer_dir: Path | None = None, parent_workdir: Path | None = None) -> TrainResult:
@@ -90,7 +90,6 @@ def train_run(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | None
     return train_loop(cfg, Path(workdir), report, tokenizer_dir, parent_workdir, Dist())
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
 STATE_KEYS = ("model", "optim", "step", "batch_tokens", "initial_loss", "rng")
 # numpy scalars are plain data (a dtype and its bytes); nothing else outside torch's allowlist
 _NUMPY_SCALARS = [np._core.multiarray.scalar, np.dtype, type(np.dtype(np.float64))]
@@ -125,6 +124,7 @@ def _log_start(workdir: Path, start: int, source: str) -> None:
                              "from": source}) + "\n")
 
 
+def _atomic_save(obj: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -248,9 +248,6 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
         if st["batch_tokens"] != cfg.batch_tokens:
             raise TrainError(f"batch_tokens={cfg.batch_tokens} differs from the checkpoint's "
                              f"{st['batch_tokens']} ({state_path})")
-    if lead:
-        _log_start(workdir, start, "scratch" if state_path is None else
-                   ("resume" if state_path == resume else "branch"))
         raw.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         start, initial_loss = st["step"] + 1, st["initial_loss"]
@@ -259,6 +256,9 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
             wall_prev, branch_step = st["wall_s"], st.get("branch_step")
         else:
             branch_step = start
+    if lead:
+        _log_start(workdir, start, "scratch" if state_path is None else
+                   ("resume" if state_path == resume else "branch"))
     model = dist.wrap(raw)
     if cfg.compile:
         model = torch.compile(model)
@@ -340,7 +340,6 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
         save_at = [t for t in save_at if t > done_tokens]
         if is_eval and not math.isfinite(val_loss):
             status, reason = "diverged", f"val loss {val_loss} at step {step + 1} is not finite"
-    dist.finish(raw)
             break
         dist.barrier()
         t_win = time.perf_counter()
@@ -349,6 +348,7 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
     if status == "done" and start >= total:  # called again after the run had finished
         val_loss = _evaluate(model, source, cfg, dist, device, micro, amp)
     final = str(_save_final(raw, tok, workdir)) if status == "done" and lead else None
+    dist.finish(raw)
     dist.barrier()
     result = TrainResult(status, reason, N, N_total, D, float(D * fpt["exact"]),
                          float(D * fpt["six_n"]), val_loss if status == "done" else float("nan"),
