@@ -126,10 +126,21 @@ class Schedule(Section):
 
 
 class Data(Section):
-    """Data source (a name in ``orchestrator.train.data.DATA_SOURCES``) and its options."""
+    """Data source (a name in ``orchestrator.train.data.DATA_SOURCES``) and its options;
+    ``{mix: [{source, weight, options}, ...], options: {...}}`` is short for ``source: mix``
+    (:mod:`orchestrator.train.mix`)."""
 
     source: str
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mix(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "mix" in v and "source" not in v:
+            rest = {k: x for k, x in v.items() if k not in ("mix", "options")}
+            opts = v.get("options") if isinstance(v.get("options"), dict) else {}
+            return {"source": "mix", "options": {**opts, "mix": v["mix"]}, **rest}
+        return v
 
     @field_validator("source")
     @classmethod
@@ -150,6 +161,8 @@ class Data(Section):
             text = str(exc)
             text = text[len("data."):] if text.startswith("data.") else text
             key, _, problem = text.partition(" ")
+            if self.source == "mix" and key.startswith("mix"):   # spec.data.mix[i]...
+                raise field_error(key.rstrip(":"), problem.strip()) from None
             if key.rstrip(":") in self.options:
                 raise field_error(f"options.{key.rstrip(':')}", problem.strip()) from None
             raise field_error("options", text) from None

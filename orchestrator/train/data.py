@@ -38,8 +38,9 @@ class DataError(OrchestratorError):
     """Bad data options or data (one line naming the field; CLI exit 2)."""
 
 
-# the built-in sources are defined below in this module
-DATA_SOURCES = Registry("data source", DataError, stamp="name")
+# built-in sources: arith, text, bin below; python (the shipped corpus) and mix in their modules
+DATA_SOURCES = Registry("data source", DataError, stamp="name",
+                        builtin=("orchestrator.train.corpus", "orchestrator.train.mix"))
 register_data_source = DATA_SOURCES.register
 
 

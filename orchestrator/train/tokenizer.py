@@ -59,8 +59,12 @@ def char_tokenizer(alphabet: str = ARITH_ALPHABET):
     return _wrap(tok)
 
 
-def train_bpe(files: Iterable[str | Path], vocab_size: int = 512):
-    """Train a byte-level BPE on ``files`` (deterministic); specials are ids 0–3."""
+def train_bpe(files: Iterable[str | Path], vocab_size: int = 512, digits: bool = False):
+    """Train a byte-level BPE on ``files`` (deterministic); specials are ids 0–3.
+
+    ``digits=True`` splits every digit into its own token before BPE (as Llama does), so
+    numbers are read digit by digit (arithmetic mixed into text stays learnable).
+    """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     files = [str(f) for f in files]
@@ -71,6 +75,9 @@ def train_bpe(files: Iterable[str | Path], vocab_size: int = 512):
                              f"byte-level BPE, got {vocab_size!r}")
     tok = Tokenizer(models.BPE(unk_token=None))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if digits:
+        tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                     tok.pre_tokenizer])
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS),
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
