@@ -91,7 +91,11 @@ class LR(Section):
     values: Optional[list[float]] = None
     min: Optional[float] = Field(None, gt=0)
     max: Optional[float] = Field(None, gt=0)
-    mup_base_width: Optional[int] = Field(None, gt=0)   # muP-style LR ∝ base/width (hidden)
+    # muP (orchestrator/train/mup.py: per-group LR, weight decay, init, output multiplier), on by
+    # default; `values` are then the LRs of a model of width mup_base_width (default: the
+    # ladder's smallest width, so a one-width spec is exactly the standard parametrization)
+    mup: bool = True
+    mup_base_width: Optional[int] = Field(None, gt=0)
 
     @model_validator(mode="after")
     def _check(self) -> "LR":
@@ -106,6 +110,8 @@ class LR(Section):
             raise field_error("values", f"has duplicate values {self.values}")
         if self.min is not None and self.max is not None and self.min >= self.max:
             raise field_error("max", f"must be > min={self.min}, got {self.max}")
+        if self.mup_base_width is not None and not self.mup:
+            raise field_error("mup_base_width", "only used with mup: true")
         return self
 
 

@@ -47,7 +47,7 @@ class RunSpec:
     beta1: float = 0.9
     beta2: float = 0.95
     grad_clip: float = 1.0
-    mup_base_width: int | None = None  # muP-style LR ∝ base/width for hidden matrices
+    mup_base_width: int | None = None  # muP (orchestrator/train/mup.py) at this base width; None = SP
     seed: int = 0
     # WSD branches
     parent_run_id: str | None = None

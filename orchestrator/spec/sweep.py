@@ -132,6 +132,13 @@ class SweepSpec(StrictSpec):
                                 f"builds ({lo:,} to {hi:,} non-embedding parameters with head_dim="
                                 f"{m.head_dim}, aspect_ratio={m.aspect_ratio:g})")
 
+    def mup_base_width(self, vocab_size: int) -> int | None:
+        """muP's base width: ``lr.mup_base_width``, else the ladder's smallest width; None
+        with ``lr.mup: false`` (standard parametrization)."""
+        if not self.lr.mup:
+            return None
+        return self.lr.mup_base_width or min(w for w, _ in self.model.resolve(vocab_size))
+
     def base_config(self, width: int, depth: int, vocab_size: int, lr: float, batch: int,
                     seed: int, tokens: int) -> RunSpec:
         """A RunSpec carrying every spec-wide setting for one (shape, lr, batch, seed, D)."""
@@ -143,7 +150,7 @@ class SweepSpec(StrictSpec):
             batch_tokens=batch, tokens=tokens, schedule=s.kind, warmup_frac=s.warmup_frac,
             cooldown_frac=s.cooldown_frac, min_lr_frac=s.min_lr_frac,
             weight_decay=t.weight_decay, beta1=t.beta1, beta2=t.beta2, grad_clip=t.grad_clip,
-            mup_base_width=self.lr.mup_base_width, seed=seed, eval_every=t.eval_every,
+            mup_base_width=self.mup_base_width(vocab_size), seed=seed, eval_every=t.eval_every,
             eval_tokens=t.eval_tokens, log_every=t.log_every, diverge_factor=t.diverge_factor,
             cpus=r.cpus, gpus=r.gpus, workers=r.workers, compile=t.compile)
 

@@ -41,6 +41,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.spec.run import RunSpec
 from orchestrator.train.data import get_data_source
 from orchestrator.train.model import build_model, flops_per_token, param_counts, peak_flops
+from orchestrator.train.mup import export_state, param_groups
 from orchestrator.train.schedules import lr_at
 from orchestrator.train.tokenizer import load_tokenizer, save_tokenizer
 
@@ -142,19 +143,9 @@ def _micro_rows(cfg: RunSpec, rows: int, device: torch.device) -> int:
 
 
 def _param_groups(model: torch.nn.Module, cfg: RunSpec) -> list[dict]:
-    """AdamW groups: hidden matrices (decay, muP LR multiplier), lm_head (decay), rest."""
-    mult = cfg.mup_base_width / cfg.width if cfg.mup_base_width else 1.0
-    hidden, head, other = [], [], []
-    for name, p in model.named_parameters():
-        if name.startswith("lm_head"):
-            head.append(p)
-        elif p.ndim >= 2 and "embed_tokens" not in name:
-            hidden.append(p)
-        else:
-            other.append(p)  # embeddings and norms: no weight decay
-    return [{"params": hidden, "weight_decay": cfg.weight_decay, "lr_mult": mult},
-            {"params": head, "weight_decay": cfg.weight_decay, "lr_mult": 1.0},
-            {"params": other, "weight_decay": 0.0, "lr_mult": 1.0}]
+    """AdamW groups embedding / hidden / readout / vector with per-group LR multiplier and
+    weight decay: muP when ``cfg.mup_base_width`` is set, else SP (:mod:`orchestrator.train.mup`)."""
+    return param_groups(model, cfg.width, cfg.mup_base_width, cfg.weight_decay)
 
 
 def _check(cfg: RunSpec, vocab: int, world: int) -> tuple[int, int]:
@@ -208,7 +199,7 @@ def _save_final(model, tok, workdir: Path) -> Path:
         for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
             setattr(model.config, k, getattr(tok, k))
             setattr(model.generation_config, k, getattr(tok, k))
-    model.save_pretrained(str(tmp))
+    model.save_pretrained(str(tmp), state_dict=export_state(model))   # muP: multiplier folded
     if tok is not None:
         save_tokenizer(tok, tmp)
     return publish_dir(tmp, final)
@@ -232,7 +223,8 @@ def train_loop(cfg: RunSpec, workdir: Path, report: Callable[[dict], None] | Non
     fpt = flops_per_token(cfg.width, cfg.depth, cfg.head_dim, cfg.vocab_size, cfg.seq_len)
     lead = dist.rank == 0
 
-    raw = build_model(cfg.width, cfg.depth, cfg.head_dim, cfg.vocab_size, cfg.seq_len, cfg.seed).to(device)
+    raw = build_model(cfg.width, cfg.depth, cfg.head_dim, cfg.vocab_size, cfg.seq_len, cfg.seed,
+                      cfg.mup_base_width).to(device)
     groups = _param_groups(raw, cfg)
     opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), eps=1e-8,
                             fused=device.type == "cuda")

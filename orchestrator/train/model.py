@@ -51,8 +51,11 @@ def check_shape(width: int, depth: int, head_dim: int, vocab_size: int | None = 
 
 
 def build_model(width: int, depth: int, head_dim: int, vocab_size: int, seq_len: int,
-                seed: int = 0):
+                seed: int = 0, mup_base_width: int | None = None):
     """Build a freshly initialised ``LlamaForCausalLM`` (fp32, untied embeddings, RoPE).
+
+    ``mup_base_width``: muP init and output multiplier (:mod:`orchestrator.train.mup`);
+    None is the standard parametrization (every weight ~ N(0, 0.02²)).
 
     ``max_position_embeddings`` is ``max(seq_len, 2048)``: RoPE has no learned positions, so
     this only bounds the context vLLM will accept (``max_model_len``); quality beyond the
@@ -77,7 +80,9 @@ def build_model(width: int, depth: int, head_dim: int, vocab_size: int, seq_len:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
-    return model
+    from orchestrator.train.mup import apply
+
+    return apply(model, width, mup_base_width)
 
 
 def param_counts(width: int, depth: int, head_dim: int, vocab_size: int) -> tuple[int, int]:

@@ -116,17 +116,19 @@ def test_gradient_accumulation_matches_one_micro_batch(tmp_path, monkeypatch):
         assert abs(a["train_loss"] - b["train_loss"]) / a["train_loss"] < 1e-3
 
 
-def test_param_groups_decay_and_mup():
+def test_param_groups_decay_without_mup():
+    """Standard parametrization (muP's groups: tests/orchestrator/train/test_mup.py)."""
     from orchestrator.train.model import build_model
 
-    cfg = tiny(width=64, mup_base_width=32)
+    cfg = tiny(width=64)
     model = build_model(64, 1, 32, 22, 64)
-    hidden, head, other = _param_groups(model, cfg)
-    assert hidden["lr_mult"] == 0.5 and head["lr_mult"] == other["lr_mult"] == 1.0
-    assert other["weight_decay"] == 0.0 and hidden["weight_decay"] == cfg.weight_decay
+    emb, hidden, head, vec = _param_groups(model, cfg)
+    assert all(g["lr_mult"] == 1.0 for g in (emb, hidden, head, vec))
+    assert emb["weight_decay"] == vec["weight_decay"] == 0.0
+    assert hidden["weight_decay"] == head["weight_decay"] == cfg.weight_decay
     names = {id(p): n for n, p in model.named_parameters()}
-    assert {names[id(p)] for p in other["params"]} >= {"model.embed_tokens.weight", "model.norm.weight"}
-    assert all(p.ndim == 1 or "embed" in names[id(p)] for p in other["params"])
+    assert [names[id(p)] for p in emb["params"]] == ["model.embed_tokens.weight"]
+    assert all(p.ndim == 1 for p in vec["params"]) and "model.norm.weight" in {names[id(p)] for p in vec["params"]}
     assert [names[id(p)] for p in head["params"]] == ["lm_head.weight"]
 
 
