@@ -14,7 +14,7 @@ import sys
 
 from evaluators.errors import EvaluatorError
 from laws.errors import LawFitError
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, UsageError
 
 # The exception roots of the three packages: every error a user can cause derives from one.
 USER_ERRORS = (LawFitError, EvaluatorError, OrchestratorError)
@@ -29,9 +29,16 @@ _GROUPS = (
 )
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line (a :class:`UsageError`), not usage + error."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the full argument parser from every command group."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="scalelab",
         description="Scaling-law sweeps on Ray, test-time scaling on vLLM, law fits with error bars.",
     )
@@ -44,11 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `scalelab` console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
     try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 2
         rc = args.func(args)
     except USER_ERRORS as exc:
         print(f"scalelab: error: {exc}", file=sys.stderr)

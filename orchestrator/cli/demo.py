@@ -1,5 +1,11 @@
-"""`scalelab demo` (the whole pipeline on a laptop) and `scalelab report DIR` (rebuild report.html)."""
+"""`scalelab demo` (the whole pipeline on a laptop) and `scalelab report DIR` (rebuild report.html).
+
+``DIR`` may be a local sweep directory or a URI (``s3://bucket/dir?endpoint_override=…``):
+a remote sweep's tables are read into a temporary directory and the report is uploaded back.
+"""
 from __future__ import annotations
+
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -35,18 +41,60 @@ def register(subparsers) -> None:
 
 
 def _report(args) -> int:
+    import math
+
     from orchestrator.report import ReportError, build_report
 
     if args.bootstrap < 0:
         raise ReportError(f"--bootstrap must be >= 0, got {args.bootstrap}")
-    path = build_report(args.dir, bootstrap=args.bootstrap, queries=args.queries,
-                        target_accuracy=args.target_accuracy)
+    if not (math.isfinite(args.queries) and args.queries > 0):
+        raise ReportError(f"--queries must be a positive number, got {args.queries}")
+    acc = args.target_accuracy
+    if acc is not None and not (math.isfinite(acc) and 0 < acc <= 1):
+        raise ReportError(f"--target-accuracy must be in (0, 1], got {acc}")
+    kw = dict(bootstrap=args.bootstrap, queries=args.queries, target_accuracy=acc)
+    if "://" in args.dir:
+        path = _remote_report(args.dir, kw)
+    else:
+        from orchestrator.runs.sweepdir import SweepDir
+
+        sd = SweepDir.existing(args.dir, "DIR")
+        sd.store.check_writable()           # report.html, figures/ and fits/ are written there
+        path = build_report(args.dir, **kw)
     print(f"report: {path}")
     return 0
 
 
-def _demo(args) -> int:
-    from orchestrator.demo import run_demo
+def _remote_report(uri: str, kw: dict) -> str:
+    """The report of a sweep on an object store: its tables are copied to a local temporary
+    directory, the report is built there, and ``report.html``, ``figures/`` and ``fits/`` are
+    uploaded back beside the tables."""
+    import tempfile
 
+    from orchestrator.report import build_report
+    from orchestrator.runs.sweepdir import SweepDir
+
+    sd = SweepDir(uri)
+    sd.store.check_writable()
+    with tempfile.TemporaryDirectory(prefix="scalelab-report-") as tmp:
+        local = sd.mirror(Path(tmp) / sd.store.root.rsplit("/", 1)[-1])
+        out = build_report(local, **kw)
+        sd.store.write_bytes("report.html", out.read_bytes())
+        for sub in ("figures", "fits"):
+            if (local / sub).is_dir():
+                sd.store.upload(local / sub, sub)
+    return sd.store.uri_of("report.html")
+
+
+def _demo(args) -> int:
+    from orchestrator.demo import resolve_spec, run_demo
+    from orchestrator.errors import UsageError
+    from orchestrator.runs.sweep import Sweep
+    from orchestrator.spec.sweep import SweepSpec
+
+    if args.bootstrap < 0:
+        raise UsageError(f"--bootstrap must be >= 0, got {args.bootstrap}")
+    # everything the ladder needs is checked before Ray starts or anything is written
+    Sweep(SweepSpec.from_yaml(resolve_spec(args.spec, args.quick)), storage=args.storage).plan()
     run_demo(storage=args.storage, spec=args.spec, quick=args.quick, bootstrap=args.bootstrap)
     return 0

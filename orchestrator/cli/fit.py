@@ -84,6 +84,29 @@ def read_table(path: str, cols: dict[str, str]):
     return df.rename(columns={src: name for name, src in cols.items()})
 
 
+_PLOT_TYPES = ("png", "pdf", "svg", "svgz", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """--seed, --json and --plot checked before any work: an output's directory must exist and be
+    writable, a plot's extension must be an image type matplotlib writes."""
+    if args.seed < 0:
+        raise _error(f"--seed {args.seed}: must be >= 0")
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):
+        if not path:
+            continue
+        parent = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise _error(f"{flag} {path!r}: is a directory")
+        if not os.path.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+            raise _error(f"{flag} {path!r}: directory {parent!r} does not exist or is not writable")
+    if args.plot:
+        ext = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        if ext not in _PLOT_TYPES:
+            raise _error(f"--plot {args.plot!r}: unknown image type {ext or '(none)'!r}; use one of "
+                         f"{', '.join(_PLOT_TYPES)}")
+
+
 def _write_json(path: str, obj) -> None:
     from laws.atomic import atomic_write
 
@@ -101,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         raise _error(f"FORM {args.form!r}: unknown law form; known: {', '.join(sorted(laws.forms()))}")
     if args.bootstrap < 0:
         raise _error(f"--bootstrap {args.bootstrap}: must be >= 0")
+    _check_outputs(args)                  # before the fit runs, not after
     df = read_table(args.file, _pairs(args.col, "--col"))
     options = {k: _option_value(v) for k, v in _pairs(args.option, "--option").items()}
     console = Console()

@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
 def _load(path: str):
     from orchestrator.runs.sweepdir import SweepDir
 
-    sweep = SweepDir(path)
+    sweep = SweepDir.existing(path)
     if not sweep.has_runs():
         raise UsageError(f"dir: {path} is not a sweep directory (no runs.parquet)")
     return sweep.runs()

@@ -52,13 +52,12 @@ def _run(args) -> int:
 
 
 def _load(path: str):
-    import pandas as pd
-
-    from orchestrator.runs.sweepdir import SweepDir
+    from orchestrator.runs.store import Store, read_table
+    from orchestrator.runs.sweepdir import SweepDir, check_schema
 
     p = Path(path)
-    if p.is_file():
-        return pd.read_parquet(p)
+    if p.is_file():                           # a tts.parquet file: read and checked like the store's
+        return check_schema(read_table(Store(p.parent), p.name), "tts", str(p))
     if not p.is_dir():
         raise UsageError(f"tts curves: dir {path!r} does not exist")
     df = SweepDir(p).tts()

@@ -284,13 +284,13 @@ def read_metrics(sweep_dir: Union[str, Path, Store]) -> pd.DataFrame:
     """
     store = sweep_dir if isinstance(sweep_dir, Store) else Store(sweep_dir)
     if store.listdir("metrics"):
-        df = read_parts(store, "metrics", dedupe_on=METRIC_KEY)
+        df = read_parts(store, "metrics")
     elif store.exists("metrics.parquet"):
         df = read_table(store, "metrics.parquet")
-        return df.drop_duplicates(subset=list(METRIC_KEY), keep="first").reset_index(drop=True)
     else:
         return pd.DataFrame()
-    if len(df) and {"run_id", "step"} <= set(df.columns):
+    if len(df) and set(METRIC_KEY) <= set(df.columns):   # a table without them: the reader says so
+        df = df.drop_duplicates(subset=list(METRIC_KEY), keep="first")
         df = df.sort_values(["run_id", "step"], kind="stable")
     return df.drop(columns=[SEQ_COL], errors="ignore").reset_index(drop=True)
 

@@ -41,6 +41,7 @@ from orchestrator.runs.recorder import (
     progress_printer,
 )
 from orchestrator.runs.store import Store, compact_metrics, read_metrics
+from orchestrator.spec.base import join_uri
 from orchestrator.spec.run import RunSpec
 from orchestrator.spec.sweep import SweepSpec
 
@@ -93,8 +94,8 @@ class Sweep:
                  trainer: str = tw.DEFAULT_TRAINER, subscribers: Iterable[Any] | None = None,
                  live_fit: bool = True, progress: bool = True):
         self.spec = spec if isinstance(spec, SweepSpec) else SweepSpec.from_yaml(spec)
-        base = str(storage if storage is not None else self.spec.storage).rstrip("/")
-        self.store = Store(f"{base}/{self.spec.name}")
+        base = str(storage if storage is not None else self.spec.storage)
+        self.store = Store(join_uri(base, self.spec.name))
         self.trainer = trainer
         self.subscribers = list(subscribers or [])
         self.live_fit, self.progress = live_fit, progress

@@ -85,6 +85,8 @@ class SweepSpec(StrictSpec):
                 raise field_error("search.kind", "optuna is not supported with schedule wsd (branches share a trunk); use grid")
         elif self.lr.values is None:
             raise field_error("lr.values", "required with search.kind grid")
+        elif not self.lr.values:
+            raise field_error("lr.values", "must not be empty")
         if self.scheduler.kind == "asha":
             n_sizes = len(self.model.shapes or self.model.target_N or []) or \
                 len(self.model.widths or []) * len(self.model.depths or [])

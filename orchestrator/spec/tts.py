@@ -205,6 +205,7 @@ def _build(kind: str, registry, name: str, options: dict):
 
     if name not in registry:
         raise field_error(f"{kind}.name", str(registry.unknown(name)))
+    _check_types(f"{kind}.options", _defaults([registry.get(name)]), options)
     try:
         return registry.build(name, **options)
     except EvaluatorError as exc:
@@ -263,24 +264,42 @@ def _check_engine(engine: "EngineSpec") -> None:
         allowed = {"actor": False}
     else:
         targets, allowed = [entry], {}
-    for fn in targets:
-        for p in inspect.signature(fn).parameters.values():
-            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in ("self",):
-                allowed.setdefault(p.name, p.default)
+    allowed.update(_defaults(targets))
     open_ended = engine.name != "vllm" and any(
         p.kind == p.VAR_KEYWORD for p in inspect.signature(entry).parameters.values())
-    for key, value in engine.options.items():
+    for key in engine.options:
         if key in ("model", "model_id"):
             raise field_error(f"engine.options.{key}", "is set from spec.models, not here")
-        if key not in allowed:
-            if open_ended:
-                continue
+        if key not in allowed and not open_ended:
             known = ", ".join(sorted(k for k in allowed if k not in ("model", "model_id")))
             raise field_error(f"engine.options.{key}", f"unknown option of engine {engine.name!r} "
                               f"(known: {known})")
-        default = allowed[key]
+    _check_types("engine.options", allowed, engine.options)
+
+
+def _defaults(targets) -> dict:
+    """``{parameter: default}`` of the keyword parameters of callables (classes: ``__init__``)."""
+    import inspect
+
+    out: dict = {}
+    for fn in targets:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            continue
+        for p in params:
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                out.setdefault(p.name, p.default)
+    return out
+
+
+def _check_types(where: str, defaults: dict, options: dict) -> None:
+    """Option values must have the kind of their parameter's default: true/false for a bool,
+    a number (never a bool) for a number."""
+    for key, value in options.items():
+        default = defaults.get(key)
         if isinstance(default, bool) and not isinstance(value, bool):
-            raise field_error(f"engine.options.{key}", f"must be true or false, got {value!r}")
+            raise field_error(f"{where}.{key}", f"must be true or false, got {value!r}")
         if isinstance(default, (int, float)) and not isinstance(default, bool) and (
                 isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise field_error(f"engine.options.{key}", f"must be a number, got {value!r}")
+            raise field_error(f"{where}.{key}", f"must be a number, got {value!r}")
