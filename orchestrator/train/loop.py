@@ -106,9 +106,13 @@ def load_state(path: Path, device: Any = "cpu") -> dict:
         with torch.serialization.safe_globals(_NUMPY_SCALARS):   # older states hold np.float64 LRs
             st = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unpickling refused"
-        raise TrainError(f"{path}: refused to load: not a plain tensor checkpoint, it asks to "
-                         f"run code ({first[:160]})") from None
+        import re
+
+        wanted = re.search(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)", str(exc))
+        if wanted:
+            raise TrainError(f"{path}: refused to load: not a plain tensor checkpoint, it asks to "
+                             f"call {wanted.group(1)}") from None
+        raise TrainError(f"{path}: cannot load the training state (not a torch checkpoint)") from None
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise TrainError(f"{path}: cannot load the training state ({type(exc).__name__}: "
                          f"{str(exc).strip().splitlines()[0][:160] if str(exc).strip() else ''})") from None

@@ -49,10 +49,14 @@ def _sleepy(pred, ref):  # module-level so the spawn pool can pickle it
 
 
 def test_math_hard_timeout_kills_worker_and_recovers(monkeypatch):
+    assert verifiers.math_equal("0", "0")   # worker up, math-verify imported: time only the call
     monkeypatch.setattr(verifiers, "_math_verify_worker", _sleepy)
     t0 = time.monotonic()
     assert verifiers.math_equal("1", "1", timeout=1.0) is False
-    assert time.monotonic() - t0 < 25  # returned at the timeout, not after the 30 s call
+    elapsed = time.monotonic() - t0
+    assert 1.0 <= elapsed < 25  # returned at the timeout, not before it, not after the 30 s call
+    out = verifiers.run_in_pool(_sleepy, ("1", "1"), 1.0)
+    assert out.status == "timeout" and out.elapsed_s >= 1.0   # timed out, not crashed
     monkeypatch.undo()
     assert verifiers.math_equal("2", "2")  # a fresh pool answers
 
