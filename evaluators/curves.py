@@ -1,19 +1,30 @@
-"""Test-time scaling curves with honest statistics.
+"""Test-time scaling curves from generate-once candidates, exact where mathematics allows.
 
-Generate once at ``N_max`` samples per problem, then:
+Generate once at ``N`` samples per problem, then for every ``n`` (1, 2, 4 … N):
 
-* ``pass@k`` by the unbiased estimator ``1 − C(n−c, k)/C(n, k)`` (Chen et al. 2021; 1.0 when
-  ``n − c < k``), computed in product form ``1 − Π_{i=n−c+1}^{n} (1 − k/i)`` so that it never
-  forms huge binomials;
-* ``maj@n``, ``best_of_n@n`` and ``weighted_best_of_n@n`` by drawing many random size-``n``
-  subsets (without replacement) of each problem's ``N_max`` candidates — never "the first n
-  samples". Each resample draws one subset per problem and takes the accuracy over problems;
-  the reported mean and 95 % interval are the mean and the 2.5/97.5 percentiles of that
-  accuracy over resamples (the spread due to *which* samples were drawn).
+* ``pass@n`` — the unbiased estimator ``1 − C(N−c, n)/C(N, n)`` (Chen et al. 2021; 1.0 when
+  ``N − c < n``), for all ``n`` at once as cumulative sums of ``log1p(−c/(N−i))`` (never a
+  huge binomial, no loop over problems);
+* ``maj@n`` and ``bon@n`` — **exact** expectations over all ``C(N, n)`` size-``n`` subsets
+  (:mod:`evaluators.subsets`: answer counts with hypergeometric probabilities for majority,
+  order statistics of the scores for best-of-n), ties broken uniformly at random as the
+  reference pickers below break them;
+* ``wbon@n`` (weighted best-of-n: the answer with the largest summed score) — **resampled**:
+  ``resamples`` random size-``n`` subsets per problem (the first ``n`` of a random
+  permutation), vectorised in numpy; each resample scores the winning answer by the fraction
+  of its candidates that are correct (the expectation of the reference picker's choice).
+
+Every curve value is the mean over problems of a per-problem value; its interval (``*_lo``,
+``*_hi``) is a 95 % percentile bootstrap over problems (``bootstrap`` replicates): the spread
+due to *which problems* were asked, which is what a second benchmark of the same size would
+show. (The resampled ``wbon`` per-problem values also carry Monte-Carlo noise; with 200
+resamples it is small next to that spread.)
 
 Candidates are given per problem as parallel lists: canonical ``answers`` (None for no
 answer), ``correct`` flags and (for best-of-n) reward ``scores``. :func:`curves_from_rows`
 takes them from stored test-time rows (their ``cand_*`` list columns).
+:func:`resampled_accuracy` and the ``pick_*`` functions are the plain reference (one subset at a
+time, Python); the exact values are tested against them and against brute-force enumeration.
 """
 from __future__ import annotations
 
@@ -24,10 +35,13 @@ import numpy as np
 import pandas as pd
 
 from evaluators.errors import EvaluatorError
+from evaluators.subsets import Encoded, best_of_n_exact, encode, majority_exact
 
-__all__ = ["pass_at_k", "pass_at_k_curve", "pick_majority", "pick_best", "pick_weighted",
-           "resampled_accuracy", "curves_table", "curves_from_rows", "SELECTORS",
-           "INDEPENDENT"]
+__all__ = ["pass_at_k", "pass_at_k_curve", "pass_at_k_matrix", "pick_majority", "pick_best",
+           "pick_weighted", "resampled_accuracy", "per_problem_curves", "curves_table",
+           "curves_from_rows", "SELECTORS", "INDEPENDENT"]
+
+_CHUNK = 1 << 22          # float64 entries per block of the vectorised computations
 
 
 def pass_at_k(n, c, k):
@@ -35,6 +49,8 @@ def pass_at_k(n, c, k):
 
     Returns ``1 − C(n−c, k)/C(n, k)``, and 1.0 when ``n − c < k``. Scalars in → float out;
     arrays broadcast. Raises EvaluatorError for ``k < 1``, ``k > n``, ``c < 0`` or ``c > n``.
+    Computed as ``−expm1(Σ log1p(·))`` over ``min(k, c)`` factors (``C(n−c,k)/C(n,k) =
+    Π_{i<k} (n−c−i)/(n−i) = Π_{i<c} (n−k−i)/(n−i)``), padded and summed without a loop.
     """
     n_a, c_a, k_a = (np.asarray(x, dtype=np.int64) for x in (n, c, k))
     n_a, c_a, k_a = np.broadcast_arrays(n_a, c_a, k_a)
@@ -42,27 +58,58 @@ def pass_at_k(n, c, k):
         raise EvaluatorError(f"pass_at_k: need 1 <= k <= n, got n={n!r}, k={k!r}")
     if np.any(c_a < 0) or np.any(c_a > n_a):
         raise EvaluatorError(f"pass_at_k: need 0 <= c <= n, got n={n!r}, c={c!r}")
-    out = np.ones(n_a.shape, dtype=float)
-    flat_n, flat_c, flat_k, flat_o = n_a.ravel(), c_a.ravel(), k_a.ravel(), out.ravel()
-    for j in range(flat_n.size):
-        nj, cj, kj = int(flat_n[j]), int(flat_c[j]), int(flat_k[j])
-        if nj - cj < kj:
-            flat_o[j] = 1.0
-            continue
-        i = np.arange(nj - cj + 1, nj + 1, dtype=float)
-        flat_o[j] = 1.0 - float(np.prod(1.0 - kj / i))
-    out = flat_o.reshape(n_a.shape)
+    fn, fc, fk = n_a.ravel(), c_a.ravel(), k_a.ravel()
+    out = np.ones(fn.size)
+    live = np.flatnonzero(fn - fc >= fk)                 # else some sample is surely correct
+    m = np.minimum(fk[live], fc[live])                   # factors in the shorter product
+    other = np.where(fk[live] <= fc[live], fc[live], fk[live])   # the other of (k, c)
+    step = max(1, _CHUNK // max(1, int(m.max(initial=1))))
+    for lo in range(0, len(live), step):
+        sl = slice(lo, lo + step)
+        i = np.arange(int(m[sl].max(initial=0)))[None, :]
+        nn = fn[live[sl]][:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(i < m[sl][:, None], np.log1p(-other[sl][:, None] / (nn - i)), 0.0)
+        out[live[sl]] = -np.expm1(terms.sum(axis=1))
+    out = out.reshape(n_a.shape)
     return float(out) if out.ndim == 0 else out
+
+
+def pass_at_k_matrix(n: Sequence[int], c: Sequence[int], ks: Sequence[int]) -> np.ndarray:
+    """``(P, len(ks))`` pass@k for every problem and every k at once (NaN where ``k > n``).
+
+    One cumulative sum per problem of ``log1p(−c/(n−i))``, i = 0 … max(ks) − 1 (−inf once
+    ``i ≥ n − c``, where pass@k is 1), in blocks of problems; no loop over problems or k.
+    """
+    n_a, c_a = np.asarray(n, dtype=np.int64), np.asarray(c, dtype=np.int64)
+    ks = np.asarray(ks, dtype=np.int64)
+    if np.any(ks < 1):
+        raise EvaluatorError(f"pass_at_k: need k >= 1, got {ks.tolist()}")
+    if np.any(c_a < 0) or np.any(c_a > n_a):
+        raise EvaluatorError("pass_at_k: need 0 <= c <= n for every problem")
+    out = np.full((len(n_a), len(ks)), np.nan)
+    kmax = int(ks.max(initial=0))
+    if not len(n_a) or not kmax:
+        return out
+    step = max(1, _CHUNK // kmax)
+    i = np.arange(kmax)[None, :]
+    for lo in range(0, len(n_a), step):
+        nn, cc = n_a[lo:lo + step, None], c_a[lo:lo + step, None]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(i < nn - cc, np.log1p(-cc / (nn - i)), -np.inf)
+        vals = -np.expm1(np.cumsum(terms, axis=1)[:, ks - 1])
+        out[lo:lo + step] = np.where(ks[None, :] <= nn, vals, np.nan)
+    return out
 
 
 def pass_at_k_curve(n: Sequence[int], c: Sequence[int], ks: Sequence[int]) -> dict[int, float]:
     """Mean pass@k over problems for each k (problems with fewer than k samples are skipped)."""
-    n_a, c_a = np.asarray(n), np.asarray(c)
+    m = pass_at_k_matrix(n, c, ks)
     out = {}
-    for k in ks:
-        ok = n_a >= k
-        if ok.any():
-            out[int(k)] = float(np.mean(pass_at_k(n_a[ok], c_a[ok], k)))
+    for j, k in enumerate(ks):
+        col = m[:, j]
+        if np.isfinite(col).any():
+            out[int(k)] = float(np.nanmean(col))
     return out
 
 
@@ -144,25 +191,141 @@ def _powers_of_two(n_max: int) -> list[int]:
     return ks
 
 
-def curves_table(problems: Sequence[dict], resamples: int = 200, seed: int = 0,
-                 ns: Sequence[int] | None = None) -> list[dict]:
-    """Rows ``{n, pass@n, maj@n, maj_lo, maj_hi, bon@n …, wbon@n …}`` for n = 1, 2, 4 … N_max.
+def _weighted_resampled(enc: Encoded, ns: Sequence[int], resamples: int,
+                        rng: np.random.Generator) -> np.ndarray:
+    """``(P, len(ns))`` weighted best-of-n@n per problem, the mean over ``resamples`` random
+    subsets (nested: the first ``n`` of one random permutation per resample), in numpy.
 
-    ``bon``/``wbon`` columns appear when every problem has non-None ``scores``.
+    Per block of (resample, problem) rows of one size ``N``: per-answer running sums of scores
+    by ``bincount`` over each stretch of the permutation, the winner the answer with the
+    largest sum among drawn answers (ties at random), scored by its ``q``.
+    """
+    P = len(enc.size)
+    out = np.full((P, len(ns)), np.nan)
+    a_start = np.searchsorted(enc.ans_problem, np.arange(P))
+    m_p = np.bincount(enc.ans_problem, minlength=P)
+    local = np.where(enc.answer >= 0, enc.answer - a_start[np.repeat(np.arange(P), enc.size)], -1)
+    qpad = np.append(enc.ans_q, 0.0)
+    for N in np.unique(enc.size):
+        probs = np.flatnonzero(enc.size == N)
+        whole = [j for j, n in enumerate(ns) if n == N]      # every candidate: no sampling
+        if whole:
+            out[np.ix_(probs, whole)] = _weighted_all(enc)[probs, None]
+        cols = [j for j, n in enumerate(ns) if n < N]
+        if not cols:
+            continue
+        m = max(1, int(m_p[probs].max()))
+        total = resamples * len(probs)                 # rows: (resample, problem)
+        acc = np.zeros((total, len(cols)))
+        step = max(1, _CHUNK // max(N, m))
+        for r0 in range(0, total, step):
+            blk = probs[np.arange(r0, min(total, r0 + step)) % len(probs)]
+            R = len(blk)
+            perm = _partial_shuffle(R, N, int(ns[cols[-1]]), rng)
+            idx = enc.start[blk][:, None] + perm
+            code, sc = local[idx], enc.scores[idx]
+            key = np.where(code >= 0, np.arange(R)[:, None] * m + code, R * m)
+            sums, seen = np.zeros(R * m + 1), np.zeros(R * m + 1)
+            prev = 0
+            for j, col in enumerate(cols):
+                n = int(ns[col])
+                kk = key[:, prev:n].ravel()
+                sums += np.bincount(kk, weights=sc[:, prev:n].ravel(), minlength=R * m + 1)
+                seen += np.bincount(kk, minlength=R * m + 1)
+                prev = n
+                drawn = seen[:-1].reshape(R, m) > 0
+                s2 = np.where(drawn, sums[:-1].reshape(R, m), -np.inf)
+                tie = drawn & (s2 == s2.max(axis=1, keepdims=True))
+                pick = np.argmax(tie, axis=1)
+                many = np.flatnonzero(tie.sum(axis=1) > 1)     # break ties at random
+                if len(many):
+                    pick[many] = np.argmax(np.where(tie[many], rng.random((len(many), m)), -1.0),
+                                           axis=1)
+                ok = drawn.any(axis=1)
+                acc[r0:r0 + R, j] = np.where(ok, qpad[np.where(ok, a_start[blk] + pick, -1)], 0.0)
+        out[np.ix_(probs, cols)] = acc.reshape(resamples, len(probs), len(cols)).mean(axis=0)
+    return out
+
+
+def _partial_shuffle(R: int, N: int, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``(R, k)``: the first ``k`` positions of ``R`` independent uniform permutations of
+    ``range(N)`` (Fisher–Yates stopped after ``k`` swaps, vectorised over rows)."""
+    flat = np.repeat(np.arange(N, dtype=np.int32), R)      # position-major: row t is t*R…
+    rows = np.arange(R)
+    for t in range(min(k, N - 1)):
+        j = (t + (rng.random(R) * (N - t)).astype(np.int64)) * R + rows
+        head = flat[t * R:(t + 1) * R].copy()
+        flat[t * R:(t + 1) * R] = flat[j]
+        flat[j] = head
+    return flat[:k * R].reshape(k, R).T
+
+
+def _weighted_all(enc: Encoded) -> np.ndarray:
+    """wbon@N per problem: the answer with the largest summed score over all candidates
+    (the mean ``q`` of the tied answers); 0 where no candidate has an answer."""
+    P = len(enc.size)
+    ok = enc.answer >= 0
+    total = np.bincount(enc.answer[ok], weights=enc.scores[ok], minlength=len(enc.ans_q))
+    top = np.full(P, -np.inf)
+    np.maximum.at(top, enc.ans_problem, total)
+    tie = total == top[enc.ans_problem]
+    n_tie = np.bincount(enc.ans_problem, weights=tie, minlength=P)
+    q_tie = np.bincount(enc.ans_problem, weights=tie * enc.ans_q, minlength=P)
+    return np.where(n_tie > 0, q_tie / np.maximum(n_tie, 1), 0.0)
+
+
+def per_problem_curves(problems: Sequence[dict], ns: Sequence[int], resamples: int = 200,
+                       seed: int = 0) -> dict[str, np.ndarray]:
+    """Per-problem values ``(P, len(ns))`` of ``pass``, ``maj``, ``bon`` and ``wbon`` (the last
+    two only when every candidate has a score); NaN where a problem has fewer than n."""
+    enc = encode(problems)
+    c = np.bincount(np.repeat(np.arange(len(enc.size)), enc.size), weights=enc.correct,
+                    minlength=len(enc.size)).round().astype(np.int64)
+    out = {"pass": pass_at_k_matrix(enc.size, c, ns), "maj": majority_exact(enc, ns)}
+    if enc.scores is not None:
+        out["bon"] = best_of_n_exact(enc, ns)
+        out["wbon"] = _weighted_resampled(enc, ns, resamples, np.random.default_rng(seed))
+    return out
+
+
+def _bootstrap(values: np.ndarray, replicates: int, rng: np.random.Generator):
+    """Mean over problems and its 95 % percentile bootstrap interval, per column (NaN-aware)."""
+    ok = np.isfinite(values)
+    v = np.where(ok, values, 0.0)
+    P = len(values)
+    w = rng.multinomial(P, np.full(P, 1.0 / P), size=replicates).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (w @ v) / (w @ ok)
+        mean = v.sum(0) / ok.sum(0)
+    lo, hi = np.nanpercentile(means, [2.5, 97.5], axis=0) if replicates else (mean, mean)
+    return mean, lo, hi
+
+
+def curves_table(problems: Sequence[dict], resamples: int = 200, seed: int = 0,
+                 ns: Sequence[int] | None = None, bootstrap: int = 1000) -> list[dict]:
+    """Rows ``{n, problems, pass@n, pass_lo, pass_hi, maj@n …, bon@n …, wbon@n …}``.
+
+    ``n`` = 1, 2, 4 … N_max (the fewest candidates of any problem) unless ``ns`` is given.
+    ``pass``, ``maj``, ``bon`` are exact per problem; ``wbon`` is the mean over ``resamples``
+    random subsets; ``*_lo``/``*_hi`` is the 95 % bootstrap interval over problems. ``bon``
+    and ``wbon`` appear when every candidate has a score.
     """
     if not problems:
         return []
+    if resamples < 1 or bootstrap < 0:
+        raise EvaluatorError(f"curves: need resamples >= 1 and bootstrap >= 0, got "
+                             f"{resamples}, {bootstrap}")
     n_max = min(len(p["correct"]) for p in problems)
-    ns = list(ns) if ns else _powers_of_two(n_max)
-    has_scores = all(p.get("scores") is not None and None not in p["scores"] for p in problems)
-    n_arr = [len(p["correct"]) for p in problems]
-    c_arr = [int(sum(bool(x) for x in p["correct"])) for p in problems]
+    ns = [int(n) for n in ns] if ns else _powers_of_two(n_max)
+    per = per_problem_curves(problems, ns, resamples, seed)
+    rng = np.random.default_rng(seed)
+    stats = {k: _bootstrap(v, bootstrap, rng) for k, v in per.items()}
+    counts = np.isfinite(per["pass"]).sum(0)
     rows = []
-    for n in ns:
-        row = {"n": n, "pass@n": pass_at_k_curve(n_arr, c_arr, [n]).get(n, float("nan"))}
-        for sel in ("maj",) + (("bon", "wbon") if has_scores else ()):
-            m, lo, hi = resampled_accuracy(problems, n, sel, resamples, seed)
-            row.update({f"{sel}@n": m, f"{sel}_lo": lo, f"{sel}_hi": hi})
+    for j, n in enumerate(ns):
+        row = {"n": n, "problems": int(counts[j])}
+        for k, (m, lo, hi) in stats.items():
+            row.update({f"{k}@n": float(m[j]), f"{k}_lo": float(lo[j]), f"{k}_hi": float(hi[j])})
         rows.append(row)
     return rows
 
@@ -171,8 +334,10 @@ def curves_table(problems: Sequence[dict], resamples: int = 200, seed: int = 0,
 INDEPENDENT = ("sample", "majority", "best_of_n", "weighted_best_of_n")
 
 
-def curves_from_rows(df: pd.DataFrame, resamples: int = 200, seed: int = 0) -> pd.DataFrame:
-    """pass@n, maj@n, bon@n, wbon@n curves (mean, 95 % CI) from stored test-time rows.
+def curves_from_rows(df: pd.DataFrame, resamples: int = 200, seed: int = 0,
+                     bootstrap: int = 1000) -> pd.DataFrame:
+    """pass@n, maj@n, bon@n (exact), wbon@n (resampled) with 95 % bootstrap intervals over
+    problems, from stored test-time rows.
 
     For each (model, reward model, max_tokens, seed) it takes, per problem, the candidates of
     the largest-budget row of an independent-sampling strategy (:data:`INDEPENDENT`) and runs
@@ -191,7 +356,7 @@ def curves_from_rows(df: pd.DataFrame, resamples: int = 200, seed: int = 0) -> p
             scores = None if scores is None or any(_isnone(x) for x in scores) else list(scores)
             probs.append({"answers": list(r["cand_answers"]), "correct": list(r["cand_correct"]),
                           "scores": scores})
-        for row in curves_table(probs, resamples=resamples, seed=seed):
+        for row in curves_table(probs, resamples=resamples, seed=seed, bootstrap=bootstrap):
             out.append(dict(zip(["model_id", "reward_model", "max_tokens", "seed"], key), **row))
     return pd.DataFrame(out)
 

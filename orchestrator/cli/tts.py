@@ -2,8 +2,8 @@
 
 ``run`` schedules a test-time spec as Ray Tune trials (resumable: re-running skips finished
 rows) and prints the accuracy table; ``curves`` prints, for a run directory (or a
-``tts.parquet`` file), accuracy per method/budget with 95 % intervals and the resampled
-pass@n / maj@n / best-of-n@n curves.
+``tts.parquet`` file), accuracy per method/budget with 95 % intervals and the pass@n / maj@n /
+best-of-n@n curves (exact expectations over all size-n subsets) and wbon@n (resampled).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def register(subparsers) -> None:
     r.set_defaults(func=_run)
     c = sub.add_parser("curves", help="print accuracy and pass@k / maj@n / BoN@n curves")
     c.add_argument("dir", help="run directory (<storage>/<name>) or a tts.parquet file")
-    c.add_argument("--resamples", type=int, default=200, help="subsets drawn per point")
+    c.add_argument("--resamples", type=int, default=200,
+                   help="random subsets per problem for wbon@n (pass, maj, bon are exact)")
     c.set_defaults(func=_curves)
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
 
@@ -75,8 +76,8 @@ def _curves(args) -> int:
     _print(accuracy_table(df), "accuracy per method and budget (95% Wilson CI)")
     curves = curves_from_rows(df, resamples=args.resamples)
     if len(curves):
-        _print(curves, "generate once, resample: pass@n (unbiased), maj@n / bon@n / wbon@n "
-                       "(mean, 95% CI over size-n subsets)")
+        _print(curves, "generate once: pass@n, maj@n, bon@n exact over all size-n subsets, "
+                       "wbon@n resampled; lo/hi = 95% bootstrap over problems")
     return 0
 
 
