@@ -162,11 +162,30 @@ def test_object_store_fits_in_shm(name, manifests):
             assert to_bytes(shm["sizeLimit"]) < to_bytes(limit), "shm counts against the memory limit"
 
 
-def test_workers_carry_no_service_account_token(manifests, pod_templates):
+TOKEN_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+def test_no_pod_automounts_a_service_account_token(manifests, pod_templates):
     for name in POD_MANIFESTS:
-        for where, role, template in pod_templates(manifests[name]):
-            if role != "head":  # the head's autoscaler sidecar needs its token
-                assert template["spec"].get("automountServiceAccountToken") is False, where
+        for where, _role, template in pod_templates(manifests[name]):
+            assert template["spec"].get("automountServiceAccountToken") is False, where
+
+
+@pytest.mark.parametrize("name", [CLUSTER, JOB])
+def test_only_the_autoscaler_sidecar_gets_a_token(name, manifests, pod_templates):
+    """The head's autoscaler (which scales the GPU workers through the Kubernetes API) mounts a
+    projected token; the ray-head container, which runs the driver and job code, does not."""
+    for spec in cluster_specs(manifests[name]):
+        mounts = spec["autoscalerOptions"]["volumeMounts"]
+        token = [m for m in mounts if m["mountPath"] == TOKEN_DIR]
+        assert len(token) == 1 and token[0]["readOnly"] is True
+        head = spec["headGroupSpec"]["template"]["spec"]
+        volume = {v["name"]: v for v in head["volumes"]}[token[0]["name"]]
+        sources = volume["projected"]["sources"]
+        assert [next(iter(s)) for s in sources] == ["serviceAccountToken", "configMap", "downwardAPI"]
+        assert sources[0]["serviceAccountToken"]["expirationSeconds"] <= 3600
+        for container in all_containers(spec["headGroupSpec"]["template"]):
+            assert all(m["name"] != token[0]["name"] for m in container.get("volumeMounts", [])), container["name"]
 
 
 @pytest.mark.parametrize("name", POD_MANIFESTS)
