@@ -97,6 +97,7 @@ class FitProblem:
         starts = np.array(picked)
         W = np.ones((len(starts), self.y.shape[-1])) if w is None else np.tile(w, (len(starts), 1))
         thetas, objs = batched_lm(self, starts, W)
+        self.refined = (thetas, objs)         # every refined start: the audit's basin check
         best = thetas[int(np.argmin(objs))]
         x, v = self.local(best, w)            # polish the best basin with L-BFGS-B
         v0 = float(self.values(best[None, :], w)[0])
@@ -109,7 +110,9 @@ class LawFit:
 
     ``residuals`` are ``y - y_hat`` in the target's natural units; ``r2`` is computed there too.
     ``boot_params`` (n_boot, n_params) holds the bootstrap replicates (public parameter order,
-    ``param_names``) or None; it is left out of :meth:`to_dict` unless asked for.
+    ``param_names``) or None; it is left out of :meth:`to_dict` unless asked for.  ``starts``
+    holds ``(thetas, objectives)`` of the refined best grid starts (internal parameters; not
+    serialised), which :mod:`laws.audit` compares to tell one basin from several.
     """
 
     form: str
@@ -126,6 +129,7 @@ class LawFit:
     seed: int = 0
     boot_params: np.ndarray | None = None
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # input col -> (min, max)
+    starts: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
     @property
     def param_names(self) -> list[str]:
@@ -276,7 +280,7 @@ def _fit(form: Any, data: Any, bootstrap: Any, seed: int, loss: Any, delta: Any,
     r2 = 1.0 - float(np.sum(resid ** 2)) / ss_tot if ss_tot > 0 else float("nan")
     out = LawFit(form=f.name, params=params, r2=r2, residuals=resid, n_points=len(y), options=opts,
                  loss=loss, delta=delta, objective=obj, n_boot=n_boot, seed=int(seed),
-                 ranges=_input_ranges(f, data))
+                 ranges=_input_ranges(f, data), starts=getattr(prob, "refined", None))
     if n_boot:
         boot = run_bootstrap(prob, theta, n_boot, seed, workers)
         out.boot_params = boot

@@ -22,7 +22,7 @@ from laws.registry import Registry
 
 FORMS = Registry("form", LawFitError, instantiate=True, stamp="name",
                  builtin=("laws.forms.training", "laws.forms.tts", "laws.forms.schedule",
-                          "laws.forms.hparam"))
+                          "laws.forms.hparam", "laws.forms.overtrain", "laws.forms.farseer"))
 register = FORMS.register
 
 
