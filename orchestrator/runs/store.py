@@ -120,12 +120,15 @@ class Store:
     def write_bytes(self, rel: str, data: bytes) -> None:
         """Write ``data`` to ``rel`` atomically (local: temp file + fsync + rename)."""
         target = self.path(rel)
-        if self.local:
-            atomic_write(target, data)
-            return
-        self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
-        with self.fs.open_output_stream(target) as out:  # objects appear whole on close
-            out.write(data)
+        try:
+            if self.local:
+                atomic_write(target, data)
+                return
+            self.fs.create_dir(target.rsplit("/", 1)[0], recursive=True)
+            with self.fs.open_output_stream(target) as out:  # objects appear whole on close
+                out.write(data)
+        except (pa.ArrowException, OSError) as exc:       # read-only bucket, full disk, ...
+            raise StoreError(f"storage {self.uri!r}: cannot write {rel} ({_first_line(exc)})") from None
 
     def read_bytes(self, rel: str) -> bytes:
         """The bytes of ``rel``."""
