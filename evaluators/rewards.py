@@ -2,7 +2,8 @@
 
 Every reward model implements :class:`evaluators.types.RewardModel`: ``score(problem,
 steps_list, samples=None) -> list[Score]``; ``Score.scored_tokens`` and ``Score.flops`` are the
-tokens it read and the FLOPs it spent (0 for those that run no model).
+tokens it read and the FLOPs it spent (0 for those that run no model). ``needs_logprobs`` says
+whether it reads the samples' token logprobs (strategies ask the engine for them only then).
 
 * ``oracle`` — the task's exact checker: ``mode="orm"`` checks the final answer of the joined
   steps, ``mode="prm"`` checks the last step with the task's step checker. ``oracle = True``
@@ -45,6 +46,7 @@ class OracleReward:
     """The task's exact answer checker (ORM) or step checker (PRM): 1.0 correct, 0.0 not."""
 
     oracle = True
+    needs_logprobs = False
 
     def __init__(self, task, mode: str = "orm"):
         self.task, self.mode = task, _check_mode(mode)
@@ -73,6 +75,7 @@ class LogprobReward:
     """The policy's mean token logprob, as ``exp(mean)`` in (0, 1]; free (read from samples)."""
 
     oracle = False
+    needs_logprobs = True            # reads Sample.logprobs (engines return them on request)
 
     def __init__(self, task=None, mode: str = "orm"):
         self.mode = _check_mode(mode)
@@ -97,6 +100,8 @@ class ClassifierReward:
     """
 
     oracle = False
+    needs_logprobs = False
+    separate_engine = True           # its own vLLM engine: step-wise search overlaps it
 
     def __init__(self, model: str, task=None, mode: str = "orm", positive_label: int = 1,
                  max_model_len: int | None = None, name: str | None = None, llm_kwargs: dict | None = None):
@@ -141,13 +146,20 @@ class ClassifierReward:
     def score(self, problem, steps_list: Sequence[Sequence[str]],
               samples: Sequence[Sample] | None = None) -> list[Score]:
         """Probability that each candidate (or its last step) is correct, with tokens and FLOPs."""
-        if not steps_list:
-            return []
-        texts = [problem.prompt + self.delim.join(steps) for steps in steps_list]
-        out = []
-        for logits, n_tok, cached in self.logits(texts):
+        return self.score_many([(problem, steps_list, samples)])[0]
+
+    def score_many(self, items) -> list[list[Score]]:
+        """:meth:`score` for many ``(problem, steps_list, samples)`` in ONE engine call."""
+        texts = [problem.prompt + self.delim.join(steps)
+                 for problem, steps_list, _ in items for steps in steps_list]
+        flat = []
+        for logits, n_tok, cached in (self.logits(texts) if texts else []):
             cost = score_cost(self.shape, n_tok, cached)
-            out.append(Score(self._prob(logits), n_tok, cost["flops"]))
+            flat.append(Score(self._prob(logits), n_tok, cost["flops"]))
+        out, i = [], 0
+        for _, steps_list, _ in items:
+            out.append(flat[i:i + len(steps_list)])
+            i += len(steps_list)
         return out
 
     def shutdown(self) -> None:

@@ -4,7 +4,9 @@ It "solves" arith prompts character by character (token id = ``ord(char)``): eac
 next operand to the running total of the *previous generated step* and is wrong (+1) with
 probability ``p_err``; after the last operation it writes ``A: <total>`` and ends with EOS.
 Randomness is a function of (request seed, prompt), with the vllm engine's seed rule (prompt
-``pos`` of a call gets ``seed + pos·n``, its sample ``i`` adds ``i``). Every call is logged in ``calls`` for assertions.
+``pos`` of a call gets ``seed`` plus the samples of the prompts before it — ``pos·n`` for a uniform
+``n`` — and its sample ``i`` adds ``i``); ``n_per_prompt`` is supported. Every call is logged in
+``calls`` as ``(prompts, sampling, n per prompt)`` for assertions.
 """
 from __future__ import annotations
 
@@ -35,21 +37,25 @@ class FakeArithEngine:
         """Inverse of tokenize."""
         return "".join(chr(i) for i in ids)
 
-    def generate(self, prompts, sampling):
-        """``sampling.n`` completions per prompt."""
+    per_prompt_n = True
+
+    def generate(self, prompts, sampling, n_per_prompt=None):
+        """``sampling.n`` (or ``n_per_prompt[pos]``) completions per prompt."""
         prompts = [p if isinstance(p, str) else self.detokenize(p) for p in prompts]
-        self.calls.append((prompts, sampling))
-        out = []
+        ns = list(n_per_prompt) if n_per_prompt is not None else [sampling.n] * len(prompts)
+        self.calls.append((prompts, sampling, ns))
+        out, offset = [], 0
         for pos, text in enumerate(prompts):
             samples = []
-            for i in range(sampling.n):
+            for i in range(ns[pos]):
                 if sampling.seed is None:
                     self._counter += 1
                     base = f"auto{self._counter}"
-                else:  # like the vllm engine: prompt pos gets seed + pos*n, sample i adds i
-                    base = str(sampling.seed + pos * sampling.n + i)
+                else:  # like the vllm engine: seed + the samples of earlier prompts + i
+                    base = str(sampling.seed + offset + i)
                 h = hashlib.sha256((base + "|" + text).encode()).digest()
                 samples.append(self._one(text, sampling, random.Random(h)))
+            offset += ns[pos]
             out.append(samples)
         return out
 

@@ -13,6 +13,8 @@ Every engine follows :class:`evaluators.types.Engine`: ``generate(prompts, sampl
 """
 from __future__ import annotations
 
+from typing import Sequence
+
 from evaluators.errors import EvaluatorError
 from laws.registry import Registry
 
@@ -29,4 +31,27 @@ def make_engine(name: str, **options):
     return ENGINES.build(name, **options)
 
 
-__all__ = ["ENGINES", "register_engine", "make_engine"]
+def request_seeds(sampling, n_prompts: int,
+                  n_per_prompt: Sequence[int] | None = None) -> list[int | None]:
+    """Per-prompt request seeds: ``seed`` plus the samples of the prompts before (``i·n`` for
+    a uniform ``n``); None when the spec has no seed."""
+    if sampling.seed is None:
+        return [None] * n_prompts
+    ns = list(n_per_prompt) if n_per_prompt is not None else [max(1, sampling.n)] * n_prompts
+    offsets = [0] * n_prompts
+    for i in range(1, n_prompts):
+        offsets[i] = offsets[i - 1] + ns[i - 1]
+    return [int(sampling.seed) + o for o in offsets]
+
+
+def check_n_per_prompt(n_per_prompt, n_prompts: int) -> list[int] | None:
+    """Validate ``n_per_prompt`` (one integer ≥ 1 per prompt); None stays None."""
+    if n_per_prompt is None:
+        return None
+    ns = [int(k) for k in n_per_prompt]
+    if len(ns) != n_prompts or any(k < 1 for k in ns):
+        raise EvaluatorError(f"engine: n_per_prompt needs one integer >= 1 per prompt, got {ns!r}")
+    return ns
+
+
+__all__ = ["ENGINES", "register_engine", "make_engine", "request_seeds", "check_n_per_prompt"]

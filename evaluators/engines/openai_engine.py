@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from evaluators.accounting import ModelShape
-from evaluators.engines import register_engine
+from evaluators.engines import check_n_per_prompt, register_engine, request_seeds
 from evaluators.errors import EvaluatorError
 from evaluators.types import Prompt, Sample, SamplingSpec
 
@@ -83,20 +83,26 @@ class OpenAIEngine:
         raise EvaluatorError(f"openai engine: {url} failed after {self.max_retries + 1} attempts: {err}")
 
     # -- Engine interface -------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[list[Sample]]:
-        """``sampling.n`` samples per prompt; prompt ``i`` is seeded ``seed + i·n``."""
+    per_prompt_n = True
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
+                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
+        """``sampling.n`` (or ``n_per_prompt[i]``) samples per prompt; prompt ``i`` is seeded
+        ``seed`` plus the samples of the prompts before it (``seed + i·n`` for a uniform n)."""
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
+        ns = check_n_per_prompt(n_per_prompt, len(prompts)) or [sampling.n] * len(prompts)
+        seeds = request_seeds(sampling, len(prompts), ns)
         bodies = []
         for i, p in enumerate(prompts):
             body: dict[str, Any] = {
                 "model": self.model, "prompt": p if isinstance(p, str) else [int(t) for t in p],
-                "n": sampling.n, "max_tokens": sampling.max_tokens,
+                "n": ns[i], "max_tokens": sampling.max_tokens,
                 "temperature": sampling.temperature, "top_p": sampling.top_p}
             if sampling.stop:
                 body["stop"] = list(sampling.stop)
-            if sampling.seed is not None:
-                body["seed"] = int(sampling.seed) + i * max(1, sampling.n)
+            if seeds[i] is not None:
+                body["seed"] = seeds[i]
             if sampling.logprobs:
                 body["logprobs"] = 1
             if self.vllm_extras:

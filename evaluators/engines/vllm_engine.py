@@ -9,17 +9,21 @@ needs a multiple of 32, and 32 reuses far more than the default) and chunked pre
 an ``if __name__ == "__main__":`` guard (vLLM spawns its engine process).
 
 Seeds: with ``sampling.seed = s`` prompt ``i`` gets request seed ``s + i·n``; vLLM gives its
-``j``-th sample seed ``s + i·n + j``, so no two samples of one call share a seed.
+``j``-th sample seed ``s + i·n + j``, so no two samples of one call share a seed. ``generate``
+also takes ``n_per_prompt`` (``per_prompt_n = True``): prompt ``i`` then gets ``n_i`` samples and
+request seed ``s + Σ_{i'<i} n_i'`` — the seeds the same samples would get as ``n_i`` separate
+``n = 1`` prompts, in fewer requests (step-wise search asks for uneven clone counts).
 """
 from __future__ import annotations
 
 import gc
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from evaluators.accounting import ModelShape, dtype_bytes
-from evaluators.engines import register_engine
+from evaluators.engines import check_n_per_prompt, register_engine, request_seeds
 from evaluators.errors import EvaluatorError
 from evaluators.ray_init import init_ray
 from evaluators.types import Prompt, Sample, SamplingSpec
@@ -41,13 +45,6 @@ def to_vllm_params(sampling: SamplingSpec, request_seed: int | None):
         max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
         include_stop_str_in_output=sampling.include_stop, seed=request_seed,
         logprobs=0 if sampling.logprobs else None)
-
-
-def request_seeds(sampling: SamplingSpec, n_prompts: int) -> list[int | None]:
-    """Per-prompt request seeds spaced ``n`` apart (None when the spec has no seed)."""
-    if sampling.seed is None:
-        return [None] * n_prompts
-    return [int(sampling.seed) + i * max(1, sampling.n) for i in range(n_prompts)]
 
 
 def samples_of(output, want_logprobs: bool) -> list[Sample]:
@@ -158,17 +155,22 @@ class VLLMEngine(_TokenizerMixin):
         self.n_params = self.shape.n_params
         self._tok = _load_tokenizer(self.model)
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[list[Sample]]:
-        """``sampling.n`` samples for every prompt, in prompt order."""
+    per_prompt_n = True
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
+                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
+        """``sampling.n`` (or ``n_per_prompt[i]``) samples for every prompt, in prompt order."""
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
         if not prompts:
             return []
-        seeds = request_seeds(sampling, len(prompts))
-        if sampling.seed is None:
+        ns = check_n_per_prompt(n_per_prompt, len(prompts))
+        seeds = request_seeds(sampling, len(prompts), ns)
+        if sampling.seed is None and ns is None:
             params = to_vllm_params(sampling, None)
         else:
-            params = [to_vllm_params(sampling, s) for s in seeds]
+            params = [to_vllm_params(replace(sampling, n=ns[i]) if ns else sampling, s)
+                      for i, s in enumerate(seeds)]
         outs = self.llm.generate([_as_vllm_prompt(p) for p in prompts], params, use_tqdm=False)
         return [samples_of(o, sampling.logprobs) for o in outs]
 
@@ -227,14 +229,18 @@ class VLLMActorEngine(_TokenizerMixin):
         self.n_params = self.shape.n_params
         self._tok = _load_tokenizer(self.model)
 
-    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec) -> list[list[Sample]]:
-        """``sampling.n`` samples for every prompt, generated inside the actor."""
+    per_prompt_n = True
+
+    def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
+                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
+        """``sampling.n`` (or ``n_per_prompt[i]``) samples per prompt, inside the actor."""
         import ray
 
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
         prompts = [p if isinstance(p, str) else [int(t) for t in p] for p in prompts]
-        return ray.get(self._actor.generate.remote(prompts, sampling))
+        ns = check_n_per_prompt(n_per_prompt, len(prompts))
+        return ray.get(self._actor.generate.remote(prompts, sampling, ns))
 
     def reset_prefix_cache(self) -> None:
         """Drop cached prefixes inside the actor."""
@@ -281,8 +287,8 @@ class _VLLMActor:
     def shape(self) -> dict:
         return self.engine.shape.to_dict()
 
-    def generate(self, prompts, sampling):
-        return self.engine.generate(prompts, sampling)
+    def generate(self, prompts, sampling, n_per_prompt=None):
+        return self.engine.generate(prompts, sampling, n_per_prompt)
 
     def reset_prefix_cache(self):
         self.engine.reset_prefix_cache()

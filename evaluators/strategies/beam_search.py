@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import ProblemResult, need
+from evaluators.strategies.base import ProblemResult, engine_sampling, need
 from evaluators.strategies.stepwise import (
     Path,
     StepState,
@@ -54,9 +54,9 @@ class BeamSearch(StepwiseStrategy):
             raise EvaluatorError(f"beam_search: budget {budget} must be a multiple of option "
                                  f"'beam_width' ({m})")
 
-    def run(self, engine, task, problems, budget, reward, seed, sampling):
+    def search(self, engine, task, problems, budget, reward, seed, sampling):
         """Beam search with ``budget`` step samples per step; one result per problem."""
-        self.check_args(budget, reward)
+        sampling = engine_sampling(sampling, reward)
         o = self.options
         m, per_beam = o.beam_width, budget // o.beam_width
         states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import ProblemResult, need, request_seed
+from evaluators.strategies.base import ProblemResult, engine_sampling, need, request_seed
 from evaluators.strategies.stepwise import (
     Path,
     StepState,
@@ -64,9 +64,9 @@ class ParticleFiltering(StepwiseStrategy):
 
     Options = PFOptions
 
-    def run(self, engine, task, problems, budget, reward, seed, sampling):
+    def search(self, engine, task, problems, budget, reward, seed, sampling):
         """Run ``budget`` particles per problem; one :class:`ProblemResult` per problem."""
-        self.check_args(budget, reward)
+        sampling = engine_sampling(sampling, reward)
         o = self.options
         states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]
         pops = [[Path() for _ in range(budget)] for _ in problems]

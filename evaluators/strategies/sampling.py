@@ -26,6 +26,7 @@ from evaluators.strategies.base import (
     PrefixLedger,
     ProblemResult,
     Strategy,
+    engine_sampling,
     request_seed,
     score_candidates,
     split_steps,
@@ -56,7 +57,8 @@ class _IndependentSamples(Strategy):
         results = []
         # one call for all problems (the engine gives each prompt its own seed, offset by its
         # position: results are reproducible for a fixed problem list)
-        spec = replace(sampling, n=budget, seed=request_seed(seed, "samples"))
+        spec = replace(engine_sampling(sampling, reward), n=budget,
+                       seed=request_seed(seed, "samples"))
         outs = engine.generate(prompts, spec)
         for problem, text, samples in zip(problems, prompts, outs):
             ids = prompt_ids_of(engine, text, samples)

@@ -6,9 +6,11 @@ as possible: each request is the problem prompt's token ids plus the path's toke
 re-sent text — re-tokenising a partial answer gives different ids), stopping at the task's step
 delimiter. All problems advance in lock-step with ONE engine call per step (small calls are
 what makes step-wise search slow). When every path wants the same number of children ``k``
-(the first step; beam search) a path is one request with ``n = k`` samples; otherwise each
-wanted child is its own ``n = 1`` request (identical prompts share the prefix cache). Either
-way vLLM seeds sample ``j`` of the prompt at position ``i`` with ``seed + i·n + j``, so clones
+(the first step; beam search) a path is one request with ``n = k`` samples; otherwise, on an
+engine that takes per-prompt ``n`` (``per_prompt_n``), a path is one request with its own
+``n = k`` (measured: 1024 requests of a resampled step become ~65), else each wanted child is
+its own ``n = 1`` request. Either way the samples get the same seeds: sample ``j`` of the
+member at sample offset ``o`` of the call gets ``seed + o + j``, so clones
 after resampling explore different continuations while staying reproducible; the seed depends
 only on the run seed and the step (results are reproducible for a fixed problem list — the
 runner keeps problem chunks fixed for that reason). Requests of one
@@ -19,6 +21,8 @@ generated, so they still count as spent.
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -31,7 +35,7 @@ from evaluators.strategies.base import (
     Strategy,
     need,
     request_seed,
-    score_candidates,
+    score_batches,
 )
 
 AGGREGATES = ("last", "min", "prod")
@@ -83,17 +87,25 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
     fresh: list[list[tuple[Path, object]]] = [[] for _ in requests]
     ks = {k for reqs in requests for _, k in reqs}
     if ks:
-        # one engine call per step: n = k when every request wants the same k, else each
-        # wanted child is its own n = 1 request (distinct seeds by position in the call)
-        n = next(iter(ks)) if len(ks) == 1 else 1
+        # one engine call per step: n = k when every request wants the same k; uneven counts
+        # (after resampling) become one request per path with its own n where the engine
+        # takes ``n_per_prompt``, else one n = 1 request per wanted child. Seeds are the same
+        # either way (sample j of the member at sample offset o gets seed + o + j).
+        uneven = len(ks) > 1
+        per = uneven and getattr(engine, "per_prompt_n", False)
+        n = next(iter(ks)) if not uneven else 1
         members = [(pi, ri) for pi, reqs in enumerate(requests)
-                   for ri, (_, k) in enumerate(reqs) for _ in range(k // n)]
+                   for ri, (_, k) in enumerate(reqs) for _ in range(1 if per else k // n)]
         lefts = [sampling.max_tokens - len(requests[pi][ri][0].ids) for pi, ri in members]
         mt = max(1, min(max(lefts), step_max_tokens or max(lefts)))
         spec = replace(sampling, n=n, max_tokens=mt, stop=(delim,), include_stop=True,
                        seed=request_seed(seed, "step", step, n))
         prompts = [_prompt(states[pi], requests[pi][ri][0]) for pi, ri in members]
-        outs = engine.generate(prompts, spec)
+        if per:
+            outs = engine.generate(prompts, spec,
+                                   n_per_prompt=[requests[pi][ri][1] for pi, ri in members])
+        else:
+            outs = engine.generate(prompts, spec)
         for (pi, ri), prompt, left, samples in zip(members, prompts, lefts, outs):
             parent = requests[pi][ri][0]
             if isinstance(prompt, str):
@@ -103,13 +115,14 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
                 child = _child(engine, parent, s, delim, max(1, left), step, max_steps)
                 children[pi][ri].append(child)
                 fresh[pi].append((child, s))
-    for st, flat in zip(states, fresh):
-        if not flat:
-            continue
-        scores = score_candidates(reward, st.problem, [list(c.steps) for c, _ in flat],
-                                  [s for _, s in flat], st.result)
-        for (c, _), v in zip(flat, scores):
-            c.scores = c.scores + (float(v),)
+    todo = [(st, flat) for st, flat in zip(states, fresh) if flat]
+    if todo and reward is not None:
+        # every problem's new steps in one reward call (score_many where the model has it)
+        batches = [(st.problem, [list(c.steps) for c, _ in flat], [s for _, s in flat],
+                    st.result) for st, flat in todo]
+        for (_, flat), scores in zip(todo, score_batches(reward, batches)):
+            for (c, _), v in zip(flat, scores):
+                c.scores = c.scores + (float(v),)
     return children
 
 
@@ -205,6 +218,8 @@ class StepwiseOptions(Options):
     aggregate: str = "last"           # last | min | prod of step scores
     max_steps: int = 16
     step_max_tokens: int | None = None  # per-step cap (default: what is left of max_tokens)
+    overlap_reward: bool = True       # reward model on its own engine: score one half of the
+    #                                   problems while the policy generates for the other
 
     def validate(self, strategy: str) -> None:
         """Check the strategy's own options, then the shared ones; raises EvaluatorError."""
@@ -215,16 +230,63 @@ class StepwiseOptions(Options):
              self.max_steps)
         need(self.step_max_tokens is None or check_positive_int(self.step_max_tokens), strategy,
              "step_max_tokens", "must be null or an integer >= 1", self.step_max_tokens)
+        need(isinstance(self.overlap_reward, bool), strategy, "overlap_reward",
+             "must be true or false", self.overlap_reward)
 
     def validate_own(self, strategy: str) -> None:
         """The subclass's own checks (none here)."""
 
 
 class StepwiseStrategy(Strategy):
-    """Base of strategies that grow answers step by step, scored by a process reward model."""
+    """Base of strategies that grow answers step by step, scored by a process reward model.
+
+    ``run`` checks its arguments and calls ``search`` (the subclass's algorithm). When the
+    reward model runs on an engine of its own (``separate_engine``, e.g. the vLLM classifier)
+    and option ``overlap_reward`` is on, the problems are searched as two halves in two
+    threads that share the policy engine and the reward model, each behind a lock: while one
+    half's steps are scored, the other half's next step is generated, so neither engine
+    waits for the other. Each half is a fixed, contiguous part of the problem list and each
+    engine call holds one half's requests only, so the rows stay reproducible for a fixed
+    problem list (they differ from a run without the overlap, whose calls hold all problems).
+    """
 
     needs_reward = True
     reward_mode = "prm"
+
+    def run(self, engine, task, problems, budget, reward, seed, sampling):
+        """Search every problem with ``budget`` particles/beams; one result per problem."""
+        self.check_args(budget, reward)
+        problems = list(problems)
+        if not (self.options.overlap_reward and getattr(reward, "separate_engine", False)
+                and len(problems) >= 2):
+            return self.search(engine, task, problems, budget, reward, seed, sampling)
+        eng, rm, half = Locked(engine), Locked(reward), (len(problems) + 1) // 2
+        with ThreadPoolExecutor(2, thread_name_prefix="stepwise") as pool:
+            parts = [pool.submit(self.search, eng, task, chunk, budget, rm, seed, sampling)
+                     for chunk in (problems[:half], problems[half:])]
+            return parts[0].result() + parts[1].result()
+
+    def search(self, engine, task, problems, budget, reward, seed, sampling):
+        """The search itself (subclasses); arguments already checked."""
+        raise NotImplementedError
+
+
+class Locked:
+    """An engine or reward model shared by threads: every method call holds one lock, so
+    calls never run concurrently on it (attributes pass through)."""
+
+    def __init__(self, target):
+        self._target, self._lock = target, threading.Lock()
+
+    def __getattr__(self, name):
+        attr = getattr(self._target, name)
+        if not callable(attr):
+            return attr
+
+        def call(*args, **kwargs):
+            with self._lock:
+                return attr(*args, **kwargs)
+        return call
 
 
 def finite_positive(value) -> bool:

@@ -100,7 +100,7 @@ def test_seeds_reproduce():
 
 def test_particle_filter_population_and_spend():
     eng, res = run("particle_filtering", budget=6, p_err=0.4)
-    gen = sum(len(prompts) * sp.n for prompts, sp in eng.calls)
+    gen = sum(sum(ns) for _, _, ns in eng.calls)
     assert gen == sum(len(r.calls) for r in res)            # every generated sequence counted
     for r in res:
         assert len(r.candidates) == 6                        # population size is constant
@@ -108,7 +108,7 @@ def test_particle_filter_population_and_spend():
         assert r.meta["finished"] == 6 and r.meta["resamples"] >= 1
         assert r.reward_tokens > 0
         assert r.completion_tokens == sum(c.completion_tokens for c in r.calls)
-    for prompts, sp in eng.calls:
+    for prompts, sp, _ in eng.calls:
         assert sp.stop == ("\n\n",) and sp.include_stop
 
 
@@ -117,9 +117,55 @@ def test_particle_filter_makes_one_engine_call_per_step():
     eng, res = run("particle_filtering", budget=6, p_err=0.5, temperature=50.0)
     assert len(eng.calls) == max(r.meta["steps"] for r in res) >= 2
     assert eng.calls[0][1].n == 6                            # step 0: all particles identical
-    assert any(sp.n == 1 for _, sp in eng.calls[1:])         # uneven clone counts → n = 1 each
-    gen = sum(len(prompts) * sp.n for prompts, sp in eng.calls)
+    # uneven clone counts: one request per distinct path, with its own n
+    uneven = [ns for _, _, ns in eng.calls[1:] if len(set(ns)) > 1]
+    assert uneven
+    for prompts, _, ns in eng.calls:
+        assert len(set(prompts)) == len(prompts)             # no prompt sent twice in a call
+    gen = sum(sum(ns) for _, _, ns in eng.calls)
     assert gen == sum(len(r.calls) for r in res)
+
+
+class _NoPerPromptN(FakeArithEngine):
+    """An engine without ``n_per_prompt`` (e.g. a user's): uneven counts become n = 1 each."""
+
+    per_prompt_n = False
+
+    def generate(self, prompts, sampling):
+        return super().generate(prompts, sampling)
+
+
+def test_per_prompt_n_gives_the_same_samples_as_n1_requests():
+    key = lambda rs: [[(c.text, c.weight) for c in r.candidates] for r in rs]  # noqa: E731
+    for name, opts in (("particle_filtering", {"temperature": 50.0}),
+                       ("beam_search", {"beam_width": 2})):
+        fast, slow = FakeArithEngine(0.5), _NoPerPromptN(0.5)
+        a = get_strategy(name, **opts).run(fast, TASK, PROBS, 6, StepOracle(TASK), 1, SPEC)
+        b = get_strategy(name, **opts).run(slow, TASK, PROBS, 6, StepOracle(TASK), 1, SPEC)
+        assert key(a) == key(b)                              # same seeds -> same rows
+        assert [r.completion_tokens for r in a] == [r.completion_tokens for r in b]
+        sent = lambda e: sum(len(p) for p, _, _ in e.calls)  # noqa: E731
+        assert sent(fast) <= sent(slow)
+    # without per-prompt n the same path is sent once per wanted child
+    assert any(len(set(p)) < len(p) for p, _, _ in slow.calls)
+
+
+def test_logprobs_requested_only_when_the_reward_reads_them():
+    from evaluators.rewards import make_reward_model
+
+    eng = FakeArithEngine()
+    get_strategy("best_of_n").run(eng, TASK, PROBS, 2, make_reward_model("logprob"), 0, SPEC)
+    get_strategy("best_of_n").run(eng, TASK, PROBS, 2, make_reward_model("oracle", task=TASK),
+                                  0, SPEC)
+    get_strategy("majority").run(eng, TASK, PROBS, 2, None, 0, SPEC)
+    get_strategy("particle_filtering").run(eng, TASK, PROBS, 2,
+                                           make_reward_model("oracle", task=TASK, mode="prm"), 0,
+                                           SPEC)
+    assert [c[1].logprobs for c in eng.calls[:3]] == [True, False, False]
+    assert not any(sp.logprobs for _, sp, _ in eng.calls[3:])
+    # a reward model that does not say is assumed to read them
+    get_strategy("best_of_n").run(eng, TASK, PROBS, 2, StepOracle(TASK), 0, SPEC)
+    assert eng.calls[-1][1].logprobs
 
 
 def test_particle_filter_keeps_finished_particles_and_respects_token_budget():
@@ -150,7 +196,7 @@ def test_beam_search_expansion_counts():
         assert all(e <= 6 and e % 3 == 0 for e in ex[1:])    # n/m = 3 per surviving beam
         assert sum(ex) == len(r.calls)
         assert r.meta["completed"] >= 1 and r.candidates
-    assert all(sp.n in (6, 3) for _, sp in eng.calls)
+    assert all(sp.n in (6, 3) for _, sp, _ in eng.calls)
 
 
 def test_resampling_helpers():
@@ -163,3 +209,44 @@ def test_resampling_helpers():
     assert sorted(idx.tolist()) == [0, 0, 1, 1]              # systematic: exact proportions
     counts = np.bincount(resample_indices([0.7, 0.3], 10_000, "multinomial", rng), minlength=2)
     assert counts[0] / 10_000 == pytest.approx(0.7, abs=0.02)
+
+
+class _SeparateRM(StepOracle):
+    """A PRM that says it runs on its own engine; records which threads called it."""
+
+    separate_engine = True
+
+    def __init__(self, task):
+        super().__init__(task)
+        self.threads = set()
+
+    def score(self, problem, steps_list, samples=None):
+        import threading
+
+        self.threads.add(threading.current_thread().name)
+        return super().score(problem, steps_list, samples)
+
+
+@pytest.mark.parametrize("name,opts", [("particle_filtering", {"temperature": 5.0}),
+                                       ("beam_search", {"beam_width": 2})])
+def test_separate_reward_engine_overlaps_two_halves_reproducibly(name, opts):
+    key = lambda rs: [(r.problem_id, [c.text for c in r.candidates], r.answer,  # noqa: E731
+                       r.completion_tokens, r.reward_tokens) for r in rs]
+    rm = _SeparateRM(TASK)
+    res = get_strategy(name, **opts).run(FakeArithEngine(0.4), TASK, PROBS, 4, rm, 2, SPEC)
+    assert rm.threads and all(t.startswith("stepwise") for t in rm.threads)   # pool threads
+    again = get_strategy(name, **opts).run(FakeArithEngine(0.4), TASK, PROBS, 4,
+                                           _SeparateRM(TASK), 2, SPEC)
+    assert key(res) == key(again)                            # same seeds -> same rows
+    # each half is exactly the search of that half alone
+    strat = get_strategy(name, **opts)
+    halves = [strat.run(FakeArithEngine(0.4), TASK, part, 4, StepOracle(TASK), 2, SPEC)
+              for part in (PROBS[:4], PROBS[4:])]
+    assert key(res) == key(halves[0] + halves[1])
+    # overlap off: one search over all problems, on the calling thread
+    off = _SeparateRM(TASK)
+    flat = get_strategy(name, overlap_reward=False, **opts).run(FakeArithEngine(0.4), TASK,
+                                                                 PROBS, 4, off, 2, SPEC)
+    plain = get_strategy(name, **opts).run(FakeArithEngine(0.4), TASK, PROBS, 4,
+                                           StepOracle(TASK), 2, SPEC)
+    assert key(flat) == key(plain) and len(off.threads) == 1
