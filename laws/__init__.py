@@ -6,6 +6,7 @@ of scalelab.
     import laws
     fit = laws.fit("chinchilla", df, bootstrap=1000)
     fit.params, fit.ci, fit.predict(df)
+    a = laws.audit(df, target_C=1e21)       # backtest, choice of form, verdict, next runs
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ forms = _forms
 __all__ = ["LawFitError", "LawFit", "fit", "forms", "Form", "get_form", "register",
            "compute_optimal", "extrapolation_error", "frontier_envelope", "frontier_isoflop",
            "frontier_closed_form", "LiveFitter", "tts_frontier", "aggregate_tts", "plan",
-           "Registry", "atomic_write"]
+           "Registry", "atomic_write", "audit", "Audit", "frontier_table", "ComputeModel"]
 
 # Heavier parts load on first use, so ``import laws`` stays quick.
 _LAZY = {
@@ -36,6 +37,9 @@ _LAZY = {
     "plan": "laws.planner",
     "Registry": "laws.registry",
     "atomic_write": "laws.atomic",
+    "Audit": "laws.audit.core",
+    "frontier_table": "laws.frontier",
+    "ComputeModel": "laws.frontier",
 }
 
 
@@ -43,8 +47,8 @@ def __getattr__(name: str) -> Any:
     """Resolve the lazily loaded names and the ``plots`` submodule (matplotlib loads on demand)."""
     import importlib
 
-    if name == "plots":
-        return importlib.import_module("laws.plots")
+    if name in ("plots", "audit"):     # laws.audit is a package that is also callable
+        return importlib.import_module(f"laws.{name}")
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value

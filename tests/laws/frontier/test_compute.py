@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 import laws
-from laws.frontier import ComputeModel, as_compute, compute_optimal, frontier_table, optimum
 from laws.forms import get_form
+from laws.frontier import ComputeModel, as_compute, compute_optimal, frontier_table, optimum
 
 TRUE = dict(E=1.82, A=482.0, B=2085.0, alpha=0.3478, beta=0.3658)
 

@@ -1,0 +1,46 @@
+"""Diagnostics of one fit: bound hits, intervals at bounds, basins, Huber sensitivity."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import laws
+from laws.audit.diagnostics import basins, diagnose, huber_jobs, near_bound
+from laws.audit.parallel import fit_job
+from laws.frontier import ComputeModel
+
+
+def test_near_bound_tolerance_is_one_percent_of_the_bound_scale():
+    bounds = [(-60.0, 60.0), (0.0, 5.0), (1e-6, 1e3)]
+    assert near_bound(np.array([-59.5, 2.0, 5.0]), bounds) == [(0, "lower", -60.0)]
+    assert near_bound(np.array([0.0, 4.96, 5.0]), bounds) == [(1, "upper", 5.0)]
+    assert near_bound(np.array([0.0, 0.009, 5.0]), bounds) == [(1, "lower", 0.0)]
+    assert near_bound(np.array([0.0, 0.02, 5.0]), bounds) == []           # gamma = 5 is not "at 1e-6"
+    assert near_bound(np.array([0.0, 2.0, 995.0]), bounds) == [(2, "upper", 1000.0)]
+
+
+def test_basins_count_equally_good_but_different_solutions():
+    fit = laws.LawFit(form="chinchilla", params=dict(E=1, A=1, B=1, alpha=0.3, beta=0.3), n_points=100)
+    a = np.array([0.0, 5.0, 6.0, 0.3, 0.3])
+    b = np.array([0.0, 9.0, 6.0, 0.6, 0.3])                              # A and alpha traded off
+    fit.starts = (np.array([a, a * 1.001, b]), np.array([0.0100, 0.0100, 0.0101]))
+    assert basins(fit) == (2, ["A", "alpha"])
+    fit.starts = (np.array([a, b]), np.array([0.0100, 0.0200]))          # b fits clearly worse
+    assert basins(fit) == (1, [])
+
+
+def test_diagnose_flags_a_negligible_E_when_the_loss_never_flattens():
+    N = np.repeat([1e6, 2e6, 4e6, 8e6], 4)
+    D = np.tile([1e8, 2e8, 4e8, 8e8], 4)
+    df = pd.DataFrame({"N": N, "D": D, "loss": 400 / N ** 0.34 + 2000 / D ** 0.36})   # E = 0
+    fit = laws.fit("chinchilla", df, bootstrap=50, seed=0)
+    cm = ComputeModel()
+    from laws.audit.answer import replicates, summarise
+
+    ans = summarise(replicates(fit, df, None, cm), 0.95, 6 * (N * D).max())
+    d = diagnose(fit, df, None, cm, ans, [fit_job(j) for j in huber_jobs(fit, df)], 0.95)
+    assert [n["param"] for n in d["negligible"]] == ["E"] and d["negligible"][0]["effect"] < 1e-3
+    assert set(d["ci_halfwidth"]) == set(fit.params) and d["failed"] == 0.0
+    assert set(d["huber"]) == {"x10", "/10"} and d["huber"]["x10"]["delta"] == 1e-2
+    assert isinstance(d["huber_sensitive"], bool)
+    assert d["a"]["a"] is not None
