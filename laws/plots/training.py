@@ -218,23 +218,26 @@ def plot_law_by_size(fit: Any, pts: pd.DataFrame):
 
 
 def plot_compute_optimal(fit: Any, frontier: Any, pts: pd.DataFrame, *,
-                         flops_per_token: float = 6.0, isoflop: Any = None):
-    """Three panels: IsoFLOP curves of the law ``fit`` with the runs (``pts``: ``N, D, loss``)
-    and each level's optimum, then N*(C) and D*(C) of ``frontier`` (closed form, CI band) with
-    the IsoFLOP minima of ``isoflop`` (approach 2) where given; beyond the runs' C is shaded."""
-    FLOPS_PER_TOKEN = flops_per_token
-    C_obs = FLOPS_PER_TOKEN * pts["N"] * pts["D"]
-    lo, hi = float(C_obs.min()), float(C_obs.max())
+                         flops_per_token: float = 6.0, isoflop: Any = None, compute: Any = None):
+    """Three panels: IsoFLOP curves of the law ``fit`` with the runs (``pts``: ``N, D, loss``,
+    optionally ``C``) and each level's optimum, then N*(C) and D*(C) of ``frontier`` with its CI
+    band and the IsoFLOP minima of ``isoflop`` (approach 2) where given; beyond the runs' C is
+    shaded.  With ``compute`` (a :class:`laws.ComputeModel`) C is the exact training FLOPs and
+    the optimum and its band are the law's own at each C (:func:`laws.frontier_table`)."""
+    import laws
+
+    cm = laws.frontier.as_compute(compute, flops_per_token)
+    C_obs = pts["C"].to_numpy(float) if "C" in pts.columns else cm.flops(pts["N"], pts["D"])
+    lo, hi = float(np.min(C_obs)), float(np.max(C_obs))
     fig, axes = _plt().subplots(1, 3, figsize=(13.5, 4.0))
     ax = axes[0]
     levels = np.geomspace(lo, hi, 4)
     Ns = np.geomspace(pts["N"].min() / 4, pts["N"].max() * 4, 120)
     for c, C in zip(_colors(len(levels)), levels):
-        ax.plot(Ns, fit.predict(pd.DataFrame({"N": Ns, "D": C / (FLOPS_PER_TOKEN * Ns)})), color=c,
-                lw=1, label=f"C={C:.2g}")
-        n_opt = float(frontier.N_opt(C))
-        ax.plot([n_opt], fit.predict(pd.DataFrame({"N": [n_opt], "D": [C / (FLOPS_PER_TOKEN * n_opt)]})),
-                "*", color=c, ms=10)
+        ax.plot(Ns, fit.predict(pd.DataFrame({"N": Ns, "D": cm.tokens(Ns, C)})), color=c, lw=1,
+                label=f"C={C:.2g}")
+        opt = laws.compute_optimal(fit, C, compute=cm)
+        ax.plot([opt["N"]], [opt["loss"]], "*", color=c, ms=10)
     sc = ax.scatter(pts["N"], pts["loss"], c=np.log10(C_obs), cmap="viridis", s=18, edgecolor="k", lw=0.3)
     fig.colorbar(sc, ax=ax, label="log10 C of run")
     ax.set_xscale("log")
@@ -242,10 +245,11 @@ def plot_compute_optimal(fit: Any, frontier: Any, pts: pd.DataFrame, *,
     ax.set_ylabel("loss")
     ax.set_title("IsoFLOP curves of the law (★ optimum)", fontsize=9)
     ax.legend(fontsize=7)
-    C = np.geomspace(lo / 10, hi * 1000, 120)
-    pred = frontier.predict(C)
+    C = np.geomspace(lo / 10, hi * 1000, 40)
+    pred = laws.frontier_table(fit, C, compute=cm) if compute is not None else frontier.predict(C)
+    what = "law's optimum at exact C" if compute is not None else "closed form from law"
     for ax, col, label in ((axes[1], "N", "N*(C) parameters"), (axes[2], "D", "D*(C) tokens")):
-        ax.plot(C, pred[col], "k-", lw=1.2, label="closed form from law")
+        ax.plot(C, pred[col], "k-", lw=1.2, label=what)
         if f"{col}_lo" in pred.columns:
             ax.fill_between(C, pred[f"{col}_lo"], pred[f"{col}_hi"], color="C0", alpha=0.25, lw=0,
                             label="95% CI")
@@ -256,7 +260,7 @@ def plot_compute_optimal(fit: Any, frontier: Any, pts: pd.DataFrame, *,
         ax.axvspan(hi, C.max(), color="0.9", zorder=0, label="extrapolated")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("training FLOPs C")
+        ax.set_xlabel("training FLOPs C" + (" (exact)" if cm.exact else ""))
         ax.set_title(label, fontsize=9)
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -90,3 +90,21 @@ def test_plot_tts_frontier(tmp_path):
     assert "FLOPs" in ax.get_xlabel() and ax.get_ylabel() == "accuracy"
     assert any(t.get_text() == "Pareto frontier" for t in ax.get_legend().get_texts())
     _png(fig, tmp_path / "tts.png")
+
+
+def test_plot_backtest_and_compute_optimal_under_exact_flops(tmp_path, chinchilla_data):
+    df = chinchilla_data.copy()
+    a = laws.audit(df, forms=["chinchilla", "overtrain"], bootstrap=20)
+    fig = plots.plot_backtest(a.backtest, chosen=a.chosen)
+    left = fig.axes[0]
+    assert left.get_xlabel() == "actual final loss" and "held-out" in left.get_title()
+    labels = [t.get_text() for t in left.get_legend().get_texts()]
+    assert any(f"{a.chosen} (chosen)" in t for t in labels) and any("±3 %" in t for t in labels)
+    _png(fig, tmp_path / "bt.png")
+    assert plots.plot_backtest(a.backtest.iloc[0:0]) is None
+    df["C"] = 1.2 * 6 * df["N"] * df["D"]
+    fit = a.fits["chinchilla"]
+    cm = laws.ComputeModel.fit(df["N"], df["D"], df["C"])
+    fig = plots.plot_compute_optimal(fit, laws.frontier_closed_form(fit, compute=cm), df, compute=cm)
+    assert fig.axes[1].get_xlabel() == "training FLOPs C (exact)"
+    _png(fig, tmp_path / "co.png")
