@@ -11,9 +11,11 @@
   bound, i.e. whose 95 % percentile interval reaches it;
 * **ci_halfwidth** — relative 95 % CI half-widths, ``(hi - lo) / (2 |estimate|)``;
 * **failed** — fraction of replicates with non-finite parameters;
-* **basins** — among the refined best grid starts, those that fit as well as the best (their
-  objective within its sampling error, ``objective / sqrt(n)``) but whose parameters differ by
-  more than 5 % (internal units, relative to 1 + |value|): several basins fit the data equally;
+* **basins** — among the refined best grid starts, those that the data cannot reject against
+  the best — a likelihood-ratio test at 95 % for one parameter, with the Laplace likelihood the
+  Huber objective (mean |residual| beyond delta) stands for: ``2 n (O - O_best) / O_best < 3.84``
+  — but whose parameters differ by more than 5 % (internal units, relative to 1 + |value|):
+  several basins fit the data equally;
 * **huber** — the answer after refitting with the Huber delta x10 and /10;
 * **a** — the N*(C) exponent of approach 3 (the law's own frontier, exact FLOPs) with its CI.
 """
@@ -31,6 +33,7 @@ from laws.forms import get_form
 BOUND_TOL = 0.01
 CI_BOUND_SHARE = 0.025
 BASIN_TOL = 0.05
+CHI2_1 = 3.841   # 95 % quantile of chi-square with 1 degree of freedom
 EFFECT_TOL = 1e-3
 
 
@@ -67,7 +70,7 @@ def basins(fit: Any) -> tuple[int, list[str]]:
         return 1, []
     thetas, objs = thetas[ok], objs[ok]
     best = int(np.argmin(objs))
-    tol = abs(objs[best]) / np.sqrt(max(fit.n_points, 1)) + 1e-12
+    tol = abs(objs[best]) * CHI2_1 / (2 * max(fit.n_points, 1)) + 1e-12
     good = thetas[objs <= objs[best] + tol]
     ref = thetas[best]
     distinct = [ref]

@@ -152,5 +152,5 @@ def propose(fit: Any, rep: dict, df: pd.DataFrame, compute: Any, sigma: float, *
         out["loss_lo"] = out["loss_hi"] = []
     if not picked:
         return pd.DataFrame(columns=cols), "no candidate run would narrow the answer's interval"
-    return out[cols], (f"together these runs are expected to narrow the answer's 95 % central 80 % "
+    return out[cols], (f"together these runs are expected to narrow the answer's central 80 % "
                        f"interval from a factor {np.exp(w0):.3g} to {np.exp(width):.3g}")

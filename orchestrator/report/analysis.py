@@ -21,7 +21,8 @@ from laws.atomic import atomic_write
 from orchestrator.errors import ReportError
 from orchestrator.runs.sweepdir import SweepDir, law_runs, roles
 
-FLOPS_PER_TOKEN = 6.0
+FLOPS_PER_TOKEN = 6.0       # 6·N·D, shown beside the exact FLOPs the runs record
+TARGET_BEYOND = 10.0        # default target compute: this many times the largest run's exact C
 
 
 @dataclass
@@ -60,8 +61,11 @@ class SweepData:
 class Analysis:
     """Fits, frontiers and plan derived from a :class:`SweepData` (None where not possible)."""
 
-    law: Any = None                 # laws.LawFit (chinchilla) with bootstrap CIs
-    frontier: Any = None            # laws.frontier.Frontier (closed form from the law)
+    law: Any = None                 # laws.LawFit of the audit's chosen form, with bootstrap CIs
+    audit: Any = None               # laws.Audit: backtest, verdict, reasons, answer, next runs
+    compute: Any = None             # laws.ComputeModel: exact training FLOPs (fitted to runs' C)
+    target_C: float | None = None   # the training FLOPs the answer is given for
+    frontier: Any = None            # laws.frontier.Frontier (the law's own, exact FLOPs)
     isoflop: Any = None             # laws.frontier.Frontier (approach 2), when the grid allows
     tts: Any = None                 # laws.tts.TTSFrontier
     tts_task: str | None = None
@@ -103,14 +107,32 @@ def _json_default(o: Any) -> Any:
 
 
 def law_data(data: SweepData) -> pd.DataFrame:
-    """The points the training law is fitted to: one per done run, ``N, D, loss`` (+ ids)."""
+    """The points the training law is fitted to: one per done run, ``N, D, loss``, ``C`` (the
+    exact training FLOPs the run recorded, when it did) and ``C_6nd`` (6·N·D), with run ids."""
     d = data.done
     cols = [c for c in ("run_id", "N", "D", "C", "final_val_loss") if c in d.columns]
-    return d[cols].rename(columns={"final_val_loss": "loss"}).astype({"N": float, "D": float})
+    out = d[cols].rename(columns={"final_val_loss": "loss"}).astype({"N": float, "D": float})
+    if "C" in out.columns:
+        out["C"] = pd.to_numeric(out["C"], errors="coerce")
+        if not (np.isfinite(out["C"]) & (out["C"] > 0)).all():
+            out = out.drop(columns="C")
+    out["C_6nd"] = FLOPS_PER_TOKEN * out["N"] * out["D"]
+    return out
 
 
-def fit_law(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
-    """Fit ``chinchilla`` with bootstrap CIs on the done runs; write ``fits/report-law.json``."""
+def flops_of(an: "Analysis", pts: pd.DataFrame) -> np.ndarray:
+    """Exact training FLOPs of the law's points (recorded C, else the compute model's)."""
+    if "C" in pts.columns:
+        return pts["C"].to_numpy(float)
+    return np.asarray(an.compute.flops(pts["N"], pts["D"]), float) if an.compute is not None \
+        else pts["C_6nd"].to_numpy(float)
+
+
+def fit_law(data: SweepData, an: Analysis, bootstrap: int, seed: int,
+            target_C: float | None = None) -> None:
+    """Audit every L(N, D) form on the done runs (:func:`laws.audit`): backtest, chosen form,
+    verdict, the answer at ``target_C`` (default: 10× the largest run's exact FLOPs), next runs.
+    Writes ``fits/report-audit.json`` and the chosen fit as ``fits/report-law.json``."""
     pts = law_data(data)
     n_trunks = int(data.trunks.sum())
     if n_trunks:
@@ -119,13 +141,23 @@ def fit_law(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
     if pts.empty:
         an.note("law", "No run has finished with a finite validation loss, so no law was fitted.")
         return
+    an.compute = laws.ComputeModel.fit(pts["N"], pts["D"], pts["C"] if "C" in pts.columns else None)
+    an.target_C = float(target_C) if target_C is not None else TARGET_BEYOND * float(flops_of(an, pts).max())
+    cols = [c for c in ("run_id", "N", "D", "C", "loss") if c in pts.columns]
     try:
-        an.law = laws.fit("chinchilla", pts[["N", "D", "loss"]], bootstrap=bootstrap, seed=seed)
-    except Exception as exc:  # noqa: BLE001 - a failed fit is reported, not raised
-        an.note("law", f"The chinchilla law could not be fitted to {len(pts)} runs: {exc}")
+        an.audit = laws.audit(pts[cols], bootstrap=bootstrap, seed=seed, target_C=an.target_C,
+                              compute=an.compute)
+    except Exception as exc:  # noqa: BLE001 - a failed audit is reported, not raised
+        an.note("law", f"The law could not be fitted to {len(pts)} runs: {exc}")
+        return
+    an.law = an.audit.fit
+    write_json(data.path / "fits" / "report-audit.json", an.audit.to_dict())
+    if an.law is None:
+        an.note("law", "No law form could be fitted: " + "; ".join(an.audit.reasons))
         return
     d = an.law.to_dict()
     d["data_range"] = {c: [float(pts[c].min()), float(pts[c].max())] for c in ("N", "D")}
+    d["verdict"] = an.audit.verdict
     write_json(data.path / "fits" / "report-law.json", d)
 
 
@@ -148,18 +180,24 @@ def live_history(data: SweepData) -> list[dict]:
 
 
 def fit_frontiers(data: SweepData, an: Analysis, bootstrap: int, seed: int) -> None:
-    """Closed-form N*(C), D*(C) from the law (CIs from its replicates) and IsoFLOP when possible."""
+    """The law's own frontier N*(C), D*(C) at exact FLOPs (CIs from its replicates) and the
+    IsoFLOP frontier when the runs allow; writes ``fits/report-frontier.json``."""
     if an.law is None:
         an.note("frontier", "No training law, so no compute-optimal frontier.")
         return
     pts = law_data(data)
-    c = FLOPS_PER_TOKEN * pts["N"] * pts["D"]
+    c = flops_of(an, pts)
     rng = (float(c.min()), float(c.max()))
-    an.frontier = laws.frontier_closed_form(an.law, flops_per_token=FLOPS_PER_TOKEN, flops_range=rng)
-    out = {"closed_form": an.frontier.to_dict()}
     try:
-        an.isoflop = laws.frontier_isoflop(pts[["N", "D", "loss"]], flops_per_token=FLOPS_PER_TOKEN,
-                                           bootstrap=bootstrap, seed=seed)
+        an.frontier = laws.frontier_closed_form(an.law, compute=an.compute, flops_range=rng)
+    except Exception as exc:  # noqa: BLE001
+        an.note("frontier", f"The law gives no compute-optimal frontier: {exc}")
+        return
+    out = {"law": an.frontier.to_dict(), "compute": an.compute.to_dict(),
+           "verdict": an.audit.verdict if an.audit is not None else None}
+    iso = pts[["N", "D", "loss"]].assign(C=c)
+    try:
+        an.isoflop = laws.frontier_isoflop(iso, bootstrap=bootstrap, seed=seed, compute=an.compute)
         out["isoflop"] = an.isoflop.to_dict()
     except Exception as exc:  # noqa: BLE001
         an.note("frontier", f"IsoFLOP parabolas (approach 2) were not possible: {exc}")

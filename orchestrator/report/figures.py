@@ -3,7 +3,7 @@ None. Every figure is drawn by :mod:`laws.plots`; this module only picks the dat
 from __future__ import annotations
 
 from laws import plots
-from orchestrator.report.analysis import FLOPS_PER_TOKEN, law_data
+from orchestrator.report.analysis import flops_of, law_data
 
 
 def loss_curves(data, an):
@@ -16,12 +16,18 @@ def law_fit(data, an):
     return None if an.law is None else plots.plot_law_by_size(an.law, law_data(data))
 
 
+def backtest(data, an):
+    """Held-out runs' actual loss vs each refitted form's prediction (the audit's backtest)."""
+    return None if an.audit is None else plots.plot_backtest(an.audit.backtest, chosen=an.audit.chosen)
+
+
 def frontier(data, an):
-    """IsoFLOP curves of the law with runs, and N*(C), D*(C) with CI bands (3 panels)."""
+    """IsoFLOP curves of the law with runs, and N*(C), D*(C) with CI bands at exact FLOPs."""
     if an.frontier is None:
         return None
-    return plots.plot_compute_optimal(an.law, an.frontier, law_data(data),
-                                      flops_per_token=FLOPS_PER_TOKEN, isoflop=an.isoflop)
+    pts = law_data(data)
+    pts = pts.assign(C=flops_of(an, pts))
+    return plots.plot_compute_optimal(an.law, an.frontier, pts, isoflop=an.isoflop, compute=an.compute)
 
 
 def tts(data, an):
@@ -29,4 +35,5 @@ def tts(data, an):
     return None if an.tts is None else plots.plot_tts_scaling(an.tts)
 
 
-FIGURES = {"loss_curves": loss_curves, "law_fit": law_fit, "frontier": frontier, "tts": tts}
+FIGURES = {"loss_curves": loss_curves, "law_fit": law_fit, "backtest": backtest, "frontier": frontier,
+           "tts": tts}

@@ -26,6 +26,9 @@ td.t{text-align:left} caption{caption-side:top;text-align:left;font-weight:600;p
 .empty{background:#f4f4f4;border-left:4px solid #999;padding:.4em .8em;margin:.6em 0}
 img{max-width:100%;border:1px solid #eee} code{background:#f4f4f4;padding:0 .25em}
 .src{color:#777;font-size:.8em}
+.verdict{font-size:1.1em;padding:.5em .8em;border-left:6px solid #999;background:#f4f4f4}
+.verdict-sound{border-color:#2e7d32;background:#edf7ee} .verdict-weak{border-color:#f0b400;background:#fff8e1}
+.verdict-unidentifiable{border-color:#c62828;background:#fdecea}
 """
 
 

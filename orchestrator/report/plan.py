@@ -1,4 +1,6 @@
-"""Joint training + test-time plan for the report (``laws.plan`` on the stored rows)."""
+"""Joint training + test-time plan for the report (``laws.plan`` on the stored rows): the audited
+law (its verdict on every row), the exact training FLOPs, KV bytes and verifier ceilings from
+the raw test-time rows."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,13 +15,26 @@ def plan_inputs(data, an) -> pd.DataFrame:
     ``model_id`` in ``tts.parquet`` is matched to ``run_id`` in ``runs.parquet`` (the demo
     evaluates checkpoints under their run id); models without a run row are dropped.
     """
+    from laws.planner.costs import kv_per_key
+
     table = an.tts.table.copy()
     runs = data.runs
     if runs.empty or "run_id" not in runs.columns:
         return table.iloc[0:0]
     losses = dict(zip(runs["run_id"].astype(str), runs["final_val_loss"]))
     table["loss"] = table["model_id"].astype(str).map(losses)
+    kv = kv_per_key(_task_rows(data, an))
+    if kv is not None and "kv_bytes" not in table.columns:
+        table = table.merge(kv, on=["model_id", "method", "budget"], how="left")
     return table[np.isfinite(pd.to_numeric(table["loss"], errors="coerce"))].reset_index(drop=True)
+
+
+def _task_rows(data, an) -> pd.DataFrame:
+    """The raw test-time rows of the task the report shows."""
+    t = data.tts
+    if an.tts_task is not None and "task" in t.columns:
+        t = t[t["task"] == an.tts_task]
+    return t
 
 
 def run_plan(data, an, queries: float, target: float | None) -> None:
@@ -50,8 +65,12 @@ def run_plan(data, an, queries: float, target: float | None) -> None:
         an.note("plan", "No test-time method solved any problem, so there is nothing to plan for.")
         return
     try:
-        an.plan = laws.plan(an.law, table, queries=queries, target_accuracy=target,
-                            train_data=law_data(data)[["N", "D"]])
+        from laws.planner.maps import verifier_ceilings
+
+        pts = law_data(data)
+        an.plan = laws.plan(an.audit if an.audit is not None else an.law, table, queries=queries,
+                            target_accuracy=target, train_data=pts[[c for c in ("N", "D", "C") if c in pts]],
+                            compute=an.compute, ceilings=verifier_ceilings(_task_rows(data, an)))
     except Exception as exc:  # noqa: BLE001 - reported, never raised
         an.note("plan", f"The joint planner could not make a plan: {exc}")
         return

@@ -14,6 +14,18 @@ def summary_rows(data, an, timings: dict) -> list[tuple[str, str]]:
     if not runs.empty:
         counts = runs["status"].value_counts()
         rows.append(("runs", ", ".join(f"{k}: {v}" for k, v in counts.items()) + f" (total {len(runs)})"))
+    a = an.audit
+    if a is not None and a.answer is not None:
+        ans = a.answer
+        rows.append(("law verdict", f"{a.verdict} ({a.chosen}): " + (a.reasons[0] if a.reasons else "")))
+        if ans["quantity"] == "N*":
+            band = f" [{fmt(ans['N_lo'])}, {fmt(ans['N_hi'])}]" if ans.get("N_lo") is not None else ""
+            rows.append((f"answer at C={fmt(ans['C'])} (exact)",
+                         f"N*={fmt(ans['N'])}{band}, D*={fmt(ans['D'])}, loss {fmt(ans['loss'])}"))
+        if a.next_runs is not None and len(a.next_runs):
+            r = a.next_runs.iloc[0]
+            rows.append(("next run", f"N={fmt(r['N'])}, D={fmt(r['D'])}, {fmt(r['C'])} FLOPs "
+                         f"(narrows the interval by {100 * r['gain']:.0f} %)"))
     if an.law is not None:
         ci = an.law.ci
         for k, v in an.law.params.items():
@@ -24,7 +36,8 @@ def summary_rows(data, an, timings: dict) -> list[tuple[str, str]]:
         from orchestrator.report.sections import frontier_table
 
         t = frontier_table(data, an).iloc[1]
-        rows.append(("N*, D* at largest run's C", f"C={fmt(t['C'])}: N*={fmt(t['N'])}, D*={fmt(t['D'])}"))
+        rows.append(("N*, D* at largest run's C", f"C={fmt(t['C'])} (6ND {fmt(t['C_6nd'])}): "
+                     f"N*={fmt(t['N'])}, D*={fmt(t['D'])}"))
         rows.append(("frontier exponents", f"N* ∝ C^{fmt(an.frontier.a)}, D* ∝ C^{fmt(an.frontier.b)}"))
     if an.tts is not None:
         t = an.tts.table

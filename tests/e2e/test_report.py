@@ -3,6 +3,7 @@ and every table number checked against values computed here from the stored rows
 from __future__ import annotations
 
 import base64
+import html
 import json
 import math
 import subprocess
@@ -14,7 +15,7 @@ import pytest
 import laws
 from orchestrator.report import ReportError, build_report
 
-SECTIONS = ["what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation"]
+SECTIONS = ["answer", "what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation"]
 
 
 def _v(cell) -> float:
@@ -54,24 +55,51 @@ def test_sections_images_and_self_contained(synth_sweep, report_reader):
     for bad in ("<script", "<link", "src=\"http", "url(http"):
         assert bad not in text
     assert {p.name for p in (synth_sweep / "figures").glob("*.png")} >= {
-        "loss_curves.png", "law_fit.png", "frontier.png", "tts.png"}
+        "loss_curves.png", "law_fit.png", "backtest.png", "frontier.png", "tts.png"}
     assert (synth_sweep / "fits" / "report-law.json").exists()
+    assert (synth_sweep / "fits" / "report-audit.json").exists()
 
 
 def test_every_table_number_matches_the_stored_rows(synth_sweep, report_reader, report_checks):
     rep = report_reader(_build(synth_sweep))
     checked = report_checks(synth_sweep, rep)
+    audit = json.loads((synth_sweep / "fits" / "report-audit.json").read_text())
+    n_params = len(audit["fits"][audit["chosen"]]["params"])
     # 12 done + 1 diverged + 1 failed runs; 4 models x 3 methods x 4 budgets of test-time rows
-    assert checked == {"runs": 14, "law-params": 5, "frontier": 5, "tts": 48, "plan": checked["plan"]}
-    assert checked["plan"] > 0
+    assert checked == {"runs": 14, "law-params": n_params, "frontier": 5, "tts": 48,
+                       "plan": checked["plan"], "answer": checked["answer"]}
+    assert checked["plan"] > 0 and checked["answer"] >= 6
+
+
+def test_first_section_states_the_answer_verdict_reasons_and_next_runs(synth_sweep, report_reader):
+    rep = report_reader(_build(synth_sweep))
+    audit = json.loads((synth_sweep / "fits" / "report-audit.json").read_text())
+    text = _build(synth_sweep).read_text()
+    first = text[text.index('<section id="answer">'):text.index('<section id="what-was-run">')]
+    assert f"Verdict: <b>{audit['verdict']}</b>" in first
+    for reason in audit["reasons"]:
+        assert html.escape(reason) in first
+    assert 'id="next-runs"' in first and 'id="answer"' in first
+    assert rep.verdict == audit["verdict"] in ("sound", "weak", "unidentifiable")
+    runs = pd.read_parquet(synth_sweep / "runs.parquet")
+    done = runs[runs.status == "done"]
+    assert audit["answer"]["C"] == pytest.approx(10 * done["C"].max())     # exact FLOPs, not 6ND
+    assert audit["data"]["n_points"] == len(done) and audit["compute"]["exact"]
+    # every proposed run lies off the ladder and costs its exact FLOPs under the stored model
+    seen = set(zip(done.N.astype(float), done.D.astype(float)))
+    cm = audit["compute"]
+    for r in audit["next_runs"]:
+        assert (r["N"], r["D"]) not in seen
+        assert r["C"] == pytest.approx(cm["k"] * r["N"] * (1 + cm["rho"] * (r["N"] / cm["N0"]) ** -cm["s"]) * r["D"])
 
 
 def test_law_ci_and_plan_target(synth_sweep, report_reader):
     rep = report_reader(_build(synth_sweep))
     runs = pd.read_parquet(synth_sweep / "runs.parquet")
     done = runs[runs.status == "done"]
-    ref = laws.fit("chinchilla", pd.DataFrame({"N": done.N.astype(float), "D": done.D.astype(float),
-                                                "loss": done.final_val_loss}), bootstrap=100, seed=0)
+    chosen = json.loads((synth_sweep / "fits" / "report-audit.json").read_text())["chosen"]
+    ref = laws.fit(chosen, pd.DataFrame({"N": done.N.astype(float), "D": done.D.astype(float),
+                                         "loss": done.final_val_loss}), bootstrap=100, seed=0)
     table = {r["parameter"]["text"]: r for r in rep.tables["law-params"]["rows"]}
     for k in ref.params:
         assert _close(_v(table[k]["ci_lo"]), ref.ci[k][0], rel=1e-6)

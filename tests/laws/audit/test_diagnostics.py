@@ -23,9 +23,9 @@ def test_basins_count_equally_good_but_different_solutions():
     fit = laws.LawFit(form="chinchilla", params=dict(E=1, A=1, B=1, alpha=0.3, beta=0.3), n_points=100)
     a = np.array([0.0, 5.0, 6.0, 0.3, 0.3])
     b = np.array([0.0, 9.0, 6.0, 0.6, 0.3])                              # A and alpha traded off
-    fit.starts = (np.array([a, a * 1.001, b]), np.array([0.0100, 0.0100, 0.0101]))
+    fit.starts = (np.array([a, a * 1.001, b]), np.array([0.0100, 0.0100, 0.01015]))   # 2n·1.5 % < 3.84
     assert basins(fit) == (2, ["A", "alpha"])
-    fit.starts = (np.array([a, b]), np.array([0.0100, 0.0200]))          # b fits clearly worse
+    fit.starts = (np.array([a, b]), np.array([0.0100, 0.0103]))          # 2n·3 % > 3.84: rejected
     assert basins(fit) == (1, [])
 
 
