@@ -53,31 +53,14 @@ def train_policy(workdir: Path, tokens: int) -> Path:
     return Path(res.checkpoint)
 
 
-def make_classifier(policy: Path, out: Path) -> Path:
-    """A tiny random LlamaForSequenceClassification (1 label) with the policy's tokenizer: a
-    reward model with real compute on its own vLLM engine (its scores mean nothing)."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
-
-    tok = AutoTokenizer.from_pretrained(policy)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                      head_dim=32, max_position_embeddings=512, num_labels=1,
-                      pad_token_id=tok.pad_token_id)
-    torch.manual_seed(1)
-    LlamaForSequenceClassification(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
 def classifier_overlap(con, engine, task, problems, sampling, args, reset) -> dict:
     """Particle filtering with a vLLM classifier PRM, scoring overlapped with generation
     (two halves of the problems, default) vs not (``overlap_reward: false``)."""
-    from evaluators.rewards import make_reward_model
+    from evaluators.rewards import make_reward_model, random_classifier
     from evaluators.strategies import get_strategy
 
     tmp = Path(tempfile.mkdtemp(prefix="tts-bench-rm-"))
-    rm = make_reward_model("classifier", model=str(make_classifier(Path(engine.model), tmp)),
+    rm = make_reward_model("classifier", model=str(random_classifier(engine.model, tmp)),
                            task=task, mode="prm")
     runs = {"overlap": get_strategy("particle_filtering"),
             "serial": get_strategy("particle_filtering", overlap_reward=False)}

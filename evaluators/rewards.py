@@ -167,3 +167,21 @@ class ClassifierReward:
         llm, self.llm = getattr(self, "llm", None), None
         if llm is not None:
             llm.llm_engine.engine_core.shutdown()
+
+
+def random_classifier(tokenizer_dir, out, seed: int = 1):
+    """Write a tiny random ``LlamaForSequenceClassification`` (1 label, width 64, 2 layers)
+    with the tokenizer of ``tokenizer_dir`` to ``out``; returns ``out``. A reward model with
+    real compute on its own engine for tests and benchmarks — its scores mean nothing."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
+                      head_dim=32, max_position_embeddings=512, num_labels=1,
+                      pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    LlamaForSequenceClassification(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

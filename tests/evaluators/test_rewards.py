@@ -82,19 +82,9 @@ def test_logprob_reward_on_real_samples(vllm_engine, arith):
 @pytest.fixture(scope="module")
 def classifier_dir(policy_dir, tmp_path_factory):
     """A tiny random LlamaForSequenceClassification (1 label) with the policy's tokenizer."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+    from evaluators.rewards import random_classifier
 
-    tok = AutoTokenizer.from_pretrained(policy_dir)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
-                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2,
-                      head_dim=32, max_position_embeddings=512, num_labels=1,
-                      pad_token_id=tok.pad_token_id)
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("rm-classifier")
-    LlamaForSequenceClassification(cfg).save_pretrained(path)
-    tok.save_pretrained(path)
-    return path
+    return random_classifier(policy_dir, tmp_path_factory.mktemp("rm-classifier"))
 
 
 @pytest.mark.slow
