@@ -119,13 +119,14 @@ def propose(fit: Any, rep: dict, df: pd.DataFrame, compute: Any, sigma: float, *
                                + list(np.argsort(-share)[:SHORTLIST // 4])))
     pred = form.to_natural(Y[0])
     cand["loss"] = pred
-    w0 = _width(rep, SIM_LEVEL)
-    if not np.isfinite(w0) or w0 <= 0:
-        return pd.DataFrame(columns=cols), "the replicates give no interval for the answer: nothing to rank"
     theta0 = thetas[0]
     data = df[["N", "D", "loss"]].copy()
-    picked, gains, width = [], [], w0
     fit_light = _light(fit)
+    # the width to beat is measured the same way as the candidates' (same replicates, same seed)
+    w0 = _simulate((fit_light, form, theta0, opts, data, target_C, compute, seed, SIM_LEVEL))
+    if not np.isfinite(w0) or w0 <= 0:
+        return pd.DataFrame(columns=cols), "the replicates give no interval for the answer: nothing to rank"
+    picked, gains, width = [], [], w0
     for _ in range(min(n, len(short))):
         todo = [j for j in short if j not in picked]
         trials = [pd.concat([data, cand.iloc[[j]][["N", "D", "loss"]]], ignore_index=True) for j in todo]

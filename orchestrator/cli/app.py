@@ -24,6 +24,7 @@ USER_ERRORS = (LawFitError, EvaluatorError, OrchestratorError)
 _GROUPS = (
     "orchestrator.cli.sweep",
     "orchestrator.cli.fit",
+    "orchestrator.cli.audit",
     "orchestrator.cli.tts",
     "orchestrator.cli.demo",
 )

@@ -3,8 +3,10 @@
     scalelab fit chinchilla runs.csv --col N="Model Size" --col D=Tokens --col loss="Final loss" \
         --bootstrap 1000 --json fit.json --plot fit.png
 
-Prints a parameter table with 95 % bootstrap CIs. Imports only ``laws``, pandas, rich and the
-standard library (lazily, so ``scalelab --help`` stays fast); bad input exits 2 with one line.
+Prints a parameter table with 95 % bootstrap CIs and, for an L(N, D) law, the verdict of its
+audit (:func:`laws.audit` on this one form: backtest, diagnostics, reasons; ``--no-audit``
+skips it). Imports only ``laws``, pandas, rich and the standard library (lazily, so
+``scalelab --help`` stays fast); bad input exits 2 with one line.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ def register(subparsers) -> None:
     p.add_argument("--delta", type=float, default=1e-3, help="Huber delta (default 1e-3)")
     p.add_argument("--json", metavar="OUT.json", help="write the fit as JSON (atomically)")
     p.add_argument("--plot", metavar="OUT.png", help="write a plot of data, fit and CI band")
+    p.add_argument("--no-audit", action="store_true",
+                   help="skip the audit (verdict, backtest) of an L(N, D) law")
     p.set_defaults(func=run)
 
 
@@ -107,6 +111,16 @@ def _check_outputs(args: argparse.Namespace) -> None:
                          f"{', '.join(_PLOT_TYPES)}")
 
 
+def print_verdict(console, audit, *, reasons: int = 8) -> None:
+    """Print an audit's verdict, its reasons and how the form was chosen."""
+    from rich.markup import escape
+
+    colour = {"sound": "green", "weak": "yellow", "unidentifiable": "red"}[audit.verdict]
+    console.print(f"verdict: [bold {colour}]{audit.verdict}[/]  ({escape(audit.choice)})", highlight=False)
+    for r in audit.reasons[:reasons]:
+        console.print(f"  - {escape(r)}", highlight=False, soft_wrap=True)
+
+
 def _write_json(path: str, obj) -> None:
     from laws.atomic import atomic_write
 
@@ -142,13 +156,24 @@ def run(args: argparse.Namespace) -> int:
         table.add_row(name, f"{value:.6g}", "" if lo is None else f"{lo:.6g}", "" if hi is None else f"{hi:.6g}")
     console.print(table)
     console.print(f"points: {fit.n_points}   R²: {fit.r2:.5f}   bootstrap: {fit.n_boot}")
+    form = laws.forms()[fit.form]
+    if args.no_audit:
+        pass
+    elif tuple(form.inputs) == ("N", "D") and form.target == "loss" and not options:
+        boot = max(args.bootstrap, 50)
+        with console.status(f"auditing {args.form} ({boot} bootstrap replicates)"):
+            audit = laws.audit(df, forms=[args.form], bootstrap=boot, seed=args.seed, loss=args.loss,
+                               delta=args.delta)
+        print_verdict(console, audit)
+    else:
+        console.print("verdict: not audited (the audit covers L(N, D) loss laws without options; "
+                      "see scalelab audit)", highlight=False)
     if args.json:
         _write_json(args.json, fit.to_dict())
         console.print(f"wrote {args.json}")
     if args.plot:
         from laws import plots
 
-        form = laws.forms()[fit.form]
         fig = plots.plot_loss_curves(fit, df) if "step" in form.inputs else plots.plot_fit(fit, df)
         plots.save(fig, args.plot)
         console.print(f"wrote {args.plot}")

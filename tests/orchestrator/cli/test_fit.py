@@ -51,6 +51,19 @@ def test_fit_prints_table_and_writes_json_and_plot(csv, tmp_path):
         lo, hi = d["ci"][k]
         assert lo <= d["params"][k] <= hi
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # an L(N, D) law is audited: 6 sizes x 6 budgets at 0.1 % noise on a chinchilla truth
+    assert "verdict: sound" in r.stdout and "backtest error" in r.stdout
+
+
+def test_fit_of_a_law_that_is_not_L_of_N_D_says_it_was_not_audited(tmp_path):
+    x = np.geomspace(1, 1e3, 12)
+    path = tmp_path / "pl.csv"
+    pd.DataFrame({"x": x, "y": 0.5 + 3 * x ** -0.4}).to_csv(path, index=False)
+    r = scalelab("power_law", str(path))
+    assert r.returncode == 0, r.stderr
+    assert "verdict: not audited" in r.stdout
+    quiet = scalelab("chinchilla", str(tmp_path / "none.csv"), "--no-audit")
+    assert quiet.returncode == 2 and "no such file" in quiet.stderr
 
 
 def test_bad_input_is_one_line_exit_2(csv, tmp_path, capsys):
