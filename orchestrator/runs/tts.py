@@ -186,10 +186,26 @@ def local_model(path: str) -> str:
     return str(target)
 
 
+def trial_resources(spec: TTSSpec):
+    """What a trial reserves: the engine's CPUs/GPUs; with ``engine.options.actor`` the engine
+    lives in its own Ray actor, which must fit a bundle of the trial's placement group (Tune
+    places a trial's child actors there), so the trial itself takes a sliver."""
+    from ray import tune
+
+    e = spec.engine
+    if not e.options.get("actor"):
+        return {"cpu": e.cpus, "gpu": e.gpus}
+    engine = {"CPU": e.cpus, **({"GPU": e.gpus} if e.gpus else {})}
+    return tune.PlacementGroupFactory([{"CPU": 0.01}, engine], strategy="PACK")
+
+
 def _make_engine(spec: TTSSpec, model: ModelEntry):
     from evaluators.engines import make_engine
 
     opts = dict(spec.engine.options)
+    if opts.get("actor"):                  # the actor takes the bundle trial_resources reserved
+        opts.setdefault("num_cpus", spec.engine.cpus)
+        opts.setdefault("num_gpus", spec.engine.gpus)
     if spec.engine.name == "vllm" and spec.engine.tensor_parallel_size > 1:
         opts.setdefault("tensor_parallel_size", spec.engine.tensor_parallel_size)
     return make_engine(spec.engine.name, model=local_model(model.path), model_id=model.model_id, **opts)
@@ -274,7 +290,7 @@ class TTSRun:
         store.makedirs()
         store.write_bytes("tts_spec.yaml", spec.to_yaml().encode())
         trials = [{"model": m.__dict__, "seed": s} for m in self.models for s in spec.seeds]
-        resources = {"cpu": spec.engine.cpus, "gpu": spec.engine.gpus}
+        resources = trial_resources(spec)
         tuner = tune.Tuner(
             tune.with_resources(_trainable, resources),
             param_space={"spec": spec.model_dump(mode="json"), "trial": tune.grid_search(trials)},
