@@ -240,12 +240,6 @@ def _kill_pool() -> None:
 atexit.register(_kill_pool)
 
 
-def pool_pids() -> list[int]:
-    """Process ids of the pool's live workers (empty when no pool is running)."""
-    pool = _POOL
-    return [p.pid for p in getattr(pool, "_processes", {}).values() if p.is_alive()] if pool else []
-
-
 def run_in_pool(fn: Callable, args: tuple, timeout: float) -> Outcome:
     """Run ``fn(*args)`` in the pool's worker; kill the worker when it exceeds ``timeout``."""
     t0 = time.monotonic()
