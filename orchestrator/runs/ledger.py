@@ -103,22 +103,25 @@ class Ledger:
 
     Every :meth:`record_many` publishes one event part (atomically) and folds the events into
     an in-memory table (O(events recorded), not O(runs)); the ``runs.parquet`` view is
-    rewritten at most every ``view_every_s`` seconds and by :meth:`flush`, and the event parts
-    are compacted every ``compact_every`` parts, so a sweep of thousands of runs keeps both
-    the driver and readers (``scalelab sweep status``) fast.
+    rewritten at most every ``view_every_s`` seconds and by :meth:`flush`; every
+    ``compact_every`` parts the parts this ledger has read or written are replaced by ONE part
+    holding its merged table (written first, then the absorbed parts removed; parts another
+    process wrote meanwhile are left alone), so a sweep of thousands of runs keeps both the
+    driver and readers (``scalelab sweep status``) fast.
     """
 
-    def __init__(self, store: Union[Store, str, Path], view_every_s: float = 1.0,
+    def __init__(self, store: Union[Store, str, Path], view_every_s: float = 5.0,
                  compact_every: int = 200):
         self.store = store if isinstance(store, Store) else Store(store)
         self.view_every_s, self.compact_every = view_every_s, compact_every
         self.store.makedirs(_EVENTS)
         if len(self.store.listdir(_EVENTS)) > compact_every:
             compact_tag(self.store, _EVENTS, _TAG)
-        events = read_parts(self.store, _EVENTS)
+        self._absorbed = self.store.listdir(_EVENTS)      # parts folded into _latest
+        events = read_parts(self.store, _EVENTS, names=self._absorbed)
         self._latest = _merge_rows({}, merge_events(events).to_dict("records")) if len(events) else {}
         self._table: pd.DataFrame | None = None
-        self._parts, self._view_at, self._dirty = 0, 0.0, False
+        self._view_at, self._dirty = 0.0, False
 
     def table(self) -> pd.DataFrame:
         """The merged runs table (one row per run)."""
@@ -145,14 +148,20 @@ class Ledger:
         rows = list(rows)
         if not rows:
             return
-        append_rows(self.store, _EVENTS, rows, tag=_TAG)
+        self._absorbed.append(append_rows(self.store, _EVENTS, rows, tag=_TAG))
         _merge_rows(self._latest, ({k: r.get(k) for k in RUN_COLUMNS} for r in rows))
         self._table, self._dirty = None, True
-        self._parts += 1
-        if self._parts % self.compact_every == 0:
-            compact_tag(self.store, _EVENTS, _TAG)
+        if len(self._absorbed) > self.compact_every:
+            self._compact()
         if time.monotonic() - self._view_at >= self.view_every_s:
             self.flush()
+
+    def _compact(self) -> None:
+        """Replace the absorbed event parts by one part of the merged table (no re-reading)."""
+        name = append_rows(self.store, _EVENTS, self.table(), tag=_TAG)   # newest seq: it wins
+        for n in self._absorbed:
+            self.store.delete(f"{_EVENTS}/{n}")
+        self._absorbed = [name]
 
     def flush(self) -> None:
         """Rewrite ``runs.parquet`` (atomically) if events were recorded since the last write."""

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 SPEC = {
     "name": "faults", "model": {"shapes": [[32, 1]], "head_dim": 32, "seq_len": 32},
-    "tokens": {"D": [393216]}, "lr": {"values": [0.003]}, "batch_tokens": [1024],
+    "tokens": {"D": [131072]}, "lr": {"values": [0.003]}, "batch_tokens": [1024],
     "schedule": {"kind": "cosine"}, "max_concurrent": 1, "max_failures": 2,
     "data": {"source": "arith", "options": {"level": 1, "pool_docs": 2000, "val_docs": 50}},
     "train": {"eval_every": 16, "eval_tokens": 1024, "log_every": 4},
@@ -54,7 +54,7 @@ def test_killed_trial_worker_is_retried_from_its_checkpoint(ray_local, tmp_path)
     runs = result.runs.set_index("run_id")
     run_id = killed["run"]
     assert runs.loc[run_id, "status"] == "done", runs.loc[run_id, "reason"]
-    total = 393216 // 1024
+    total = 131072 // 1024
     assert 0 < killed["step"] < total - 1
     pids = [ln.split("pid=")[1] for ln in (ckpts / run_id / "starts.log").read_text().splitlines()]
     assert len(pids) == 2 and int(pids[0]) == killed["pid"] and int(pids[1]) != killed["pid"]

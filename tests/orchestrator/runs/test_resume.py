@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[3]
 SPEC = {
     "name": "resume",
     "model": {"shapes": [[32, 1]], "head_dim": 32, "seq_len": 32},
-    "tokens": {"D": [32768, 524288]},        # side by side: the short one ends, the long one is cut
+    "tokens": {"D": [32768, 262144]},        # side by side: the short one ends, the long one is cut
     "lr": {"values": [0.003]},
     "batch_tokens": [1024],
     "schedule": {"kind": "cosine"},
