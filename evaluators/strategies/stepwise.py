@@ -20,6 +20,8 @@ generated, so they still count as spent.
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -92,7 +94,7 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
         # takes ``n_per_prompt``, else one n = 1 request per wanted child. Seeds are the same
         # either way (sample j of the member at sample offset o gets seed + o + j).
         uneven = len(ks) > 1
-        per = uneven and getattr(engine, "per_prompt_n", False)
+        per = uneven and takes_n_per_prompt(engine)
         n = next(iter(ks)) if not uneven else 1
         members = [(pi, ri) for pi, reqs in enumerate(requests)
                    for ri, (_, k) in enumerate(reqs) for _ in range(1 if per else k // n)]
@@ -124,6 +126,18 @@ def extend(engine, task, states: list[StepState], requests: list[list[tuple[Path
             for (c, _), v in zip(flat, scores):
                 c.scores = c.scores + (float(v),)
     return children
+
+
+def takes_n_per_prompt(engine) -> bool:
+    """True when ``engine.generate`` takes ``n_per_prompt`` (the engine says ``per_prompt_n``
+    and its ``generate`` — possibly a caller's wrapper — accepts the keyword)."""
+    if not getattr(engine, "per_prompt_n", False):
+        return False
+    try:
+        params = inspect.signature(engine.generate).parameters
+    except (TypeError, ValueError):
+        return False
+    return "n_per_prompt" in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 def _prompt(state: StepState, path: Path):
@@ -283,6 +297,7 @@ class Locked:
         if not callable(attr):
             return attr
 
+        @functools.wraps(attr)
         def call(*args, **kwargs):
             with self._lock:
                 return attr(*args, **kwargs)

@@ -135,6 +135,16 @@ class _NoPerPromptN(FakeArithEngine):
         return super().generate(prompts, sampling)
 
 
+def test_a_two_argument_generate_wrapper_gets_n1_requests():
+    # callers wrap generate (fault injection, logging) with the two-argument signature
+    eng = FakeArithEngine(0.5)
+    inner = eng.generate
+    eng.generate = lambda prompts, sampling: inner(prompts, sampling)
+    res = get_strategy("particle_filtering", temperature=50.0).run(eng, TASK, PROBS, 6,
+                                                                   StepOracle(TASK), 1, SPEC)
+    assert all(len(set(ns)) == 1 for _, _, ns in eng.calls) and len(res) == len(PROBS)
+
+
 def test_per_prompt_n_gives_the_same_samples_as_n1_requests():
     key = lambda rs: [[(c.text, c.weight) for c in r.candidates] for r in rs]  # noqa: E731
     for name, opts in (("particle_filtering", {"temperature": 50.0}),
