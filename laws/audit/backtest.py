@@ -103,15 +103,21 @@ def holdout_split(df: pd.DataFrame, holdout: str | None) -> tuple[np.ndarray | N
     if holdout is None:
         return None, "no hold-out was asked for (holdout=None)"
     if holdout == "largest_N":
-        lab, what = groups(df["N"].to_numpy()), "size"
+        col, unit, top = "N", "size", "largest"
     elif holdout == "largest_C":
-        lab, what = groups(df["C"].to_numpy()), "FLOP level"
+        col, unit, top = "C", "FLOP level", "top"
     else:
         raise LawFitError(f"holdout: expected 'largest_N', 'largest_C' or None, got {holdout!r}")
+    x = df[col].to_numpy()
+    lab = groups(x)
+    if groups(x, max_groups=10**9).max() + 1 > MAX_GROUPS:
+        unit += " group"
     if lab.max() < 2:
-        return None, f"only {lab.max() + 1} {what} group(s): holding the largest out would leave fewer than 2"
+        return None, f"only {lab.max() + 1} {unit}(s): holding the {top} out would leave fewer than 2"
     test = lab == lab.max()
-    return test, f"the largest {what} ({int(test.sum())} run(s)) held out, fitted on the {lab.max()} smaller"
+    lower = "smaller" if col == "N" else "lower"
+    return test, (f"fitted on the {lab.max()} {lower} {unit}s, the {top} {unit} ({int(test.sum())} "
+                  "run(s)) held out")
 
 
 def plan(df: pd.DataFrame, holdout: str | None) -> tuple[list[dict], dict]:

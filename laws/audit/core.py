@@ -90,11 +90,12 @@ def default_forms() -> list[str]:
 
 
 def _approaches(df: pd.DataFrame, bootstrap: int, seed: int, cm: ComputeModel, level: float) -> dict:
-    """Approaches 1 and 2 on the runs (exact FLOPs), where the data allow."""
+    """Approaches 1 and 2 on the runs (exact FLOPs), where the data allow: the envelope needs 3
+    sizes (exact N) with 2 or more token budgets each, the IsoFLOP parabolas 2 FLOP levels."""
     import laws
 
     out: dict[str, dict] = {}
-    per_size = df.groupby(bt.groups(df["N"].to_numpy(), max_groups=10**9))["D"].nunique()
+    per_size = df.groupby("N")["D"].nunique()      # the envelope's curves: runs of one exact N
     if (per_size >= 2).sum() >= 3:
         try:
             f = laws.frontier_envelope(df[["N", "D", "C", "loss"]], bootstrap=bootstrap, seed=seed, level=level)

@@ -64,6 +64,10 @@ def _p(name: str) -> str:
     return _NAMES.get(name, name)
 
 
+def _cap(s: str) -> str:
+    return s[:1].upper() + s[1:]
+
+
 def _answer_text(a: dict) -> str:
     if a["quantity"] == "N*":
         return f"N* at C = {a['C']:.3g} FLOPs"
@@ -114,18 +118,18 @@ def decide(*, n_sizes: int, n_budgets: int, diag: dict | None, answer: dict | No
                     f"{answer['N_lo']:.3g}–{answer['N_hi']:.3g}): the runs do not give its order of magnitude.")
     if not score or (score.get("holdout_error") is None and score.get("loso_error") is None):
         weak.append(f"No backtest was possible ({holdout_note}): the law was never checked on "
-                        "runs it did not see.")
+                    "runs it did not see.")
     if score and score.get("holdout_error") is not None:
         k = holdout_note
         if score["holdout_error"] > BACKTEST_TOL:
-            weak.append(f"Fitted without the held-out runs ({k}), the law misses them by up to "
+            weak.append(f"{_cap(k)}: the law misses the held-out runs by up to "
                         f"{100 * score['holdout_max_error']:.2g} % ({100 * score['holdout_error']:.2g} % on average).")
         if score["holdout_n"] >= 2 and score["holdout_outside"] >= 2 and \
                 score["holdout_outside"] > score["holdout_n"] / 3:
             weak.append(f"{score['holdout_outside']} of {score['holdout_n']} held-out runs fall outside "
                         "their 95 % prediction intervals: the intervals are too narrow.")
     if key == "N" and answer.get("factor") and FACTOR_WEAK < answer["factor"] <= FACTOR_UNIDENTIFIABLE:
-        weak.append(f"{what} is known only within a factor {answer['factor']:.2g} (95 % interval "
+        weak.append(f"{what} is known only within a factor {answer['factor']:.3g} (95 % interval "
                     f"{answer['N_lo']:.3g}–{answer['N_hi']:.3g}).")
     if answer.get("loss_lo") is not None and answer.get("loss"):
         hw = (answer["loss_hi"] - answer["loss_lo"]) / (2 * answer["loss"])
@@ -164,7 +168,7 @@ def decide(*, n_sizes: int, n_budgets: int, diag: dict | None, answer: dict | No
 def _sound(diag: dict, answer: dict, score: dict | None, note: str, what: str, key: str) -> list[str]:
     out = []
     if score and score.get("holdout_error") is not None:
-        out.append(f"Fitted without the held-out runs ({note}), the law predicts them within "
+        out.append(f"{_cap(note)}: the law predicts the held-out runs within "
                    f"{100 * score['holdout_max_error']:.2g} % ({score['holdout_n'] - score['holdout_outside']} "
                    f"of {score['holdout_n']} inside their 95 % intervals).")
     elif score and score.get("loso_error") is not None:

@@ -9,7 +9,8 @@ for the target (``log`` for losses, identity for accuracies); :meth:`Form.to_par
 
 New forms subclass :class:`Form` (:mod:`laws.forms.base`) and are added with the
 :func:`register` decorator (``@register("my_law")``, which also sets the class's ``name``). The built-in forms
-live in :mod:`laws.forms.training`, :mod:`~laws.forms.tts`, :mod:`~laws.forms.schedule` and
+live in :mod:`laws.forms.training`, :mod:`~laws.forms.overtrain` (overtrain, downstream),
+:mod:`~laws.forms.farseer`, :mod:`~laws.forms.tts`, :mod:`~laws.forms.schedule` and
 :mod:`~laws.forms.hparam` and are imported on first lookup.
 """
 from __future__ import annotations
