@@ -95,14 +95,14 @@ def decide(*, n_sizes: int, n_budgets: int, diag: dict | None, answer: dict | No
                     + (why or "the runs do not determine it") + ".")
     for b in diag.get("negligible", []):
         why = _WHY_LOW.get(b["param"]) or "the runs do not determine it"
-        unid.append(f"{_p(b['param'])} is negligible ({b['value']:.3g}; it moves no fitted loss by "
-                    f"{100 * b['effect']:.2g} % per e-fold): {why}.")
+        unid.append(f"{_p(b['param'])} is negligible ({b['value']:.3g}: changing it e-fold moves the fitted "
+                    f"loss by at most {100 * b['effect']:.2g} %): {why}.")
     hit = {b["param"] for b in diag["bounds"]} | {b["param"] for b in diag.get("negligible", [])}
     for c in diag["ci_at_bound"]:
         if c["param"] not in hit:
             unid.append(f"{_p(c['param'])}'s 95 % interval runs to a bound of its range "
                         f"({100 * c['share']:.0f} % of the bootstrap replicates sit there).")
-    if diag["basins"] > 1:
+    if diag["basins"] > 1 and not set(diag["basin_params"]) <= hit:     # not already said above
         unid.append(f"{diag['basins']} different parameter sets fit these runs equally well (they "
                     f"differ in {', '.join(map(_p, diag['basin_params']))}): the law is not determined.")
     what = _answer_text(answer)

@@ -103,4 +103,13 @@ def test_unidentifiable_reasons_come_first_and_no_form_means_unidentifiable():
 def test_a_negligible_parameter_is_unidentifiable():
     v, reasons = run(d=diag(negligible=[{"param": "E", "value": 6.5e-5, "effect": 2e-4}]))
     assert v == "unidentifiable"
-    assert any(r.startswith("E is negligible (6.5e-05") and "where the loss flattens" in r for r in reasons)
+    assert any(r.startswith("E is negligible (6.5e-05: changing it e-fold moves the fitted loss by at most 0.02 %")
+               and "where the loss flattens" in r for r in reasons)
+
+
+def test_basins_that_differ_only_in_a_flagged_parameter_are_not_said_twice():
+    d = diag(negligible=[{"param": "E", "value": 1e-9, "effect": 1e-8}], basins=3, basin_params=["E"])
+    v, reasons = run(d=d)
+    assert v == "unidentifiable" and not any("parameter sets" in r for r in reasons)
+    d["basin_params"] = ["E", "alpha"]
+    assert any("3 different parameter sets" in r for r in run(d=d)[1])
