@@ -26,6 +26,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from laws.errors import LawFitError
+from laws.frontier.empirical import isoflop_levels
 
 MAX_GROUPS = 8      # folds at most: more would cost fits without changing what a fold tells
 LOSO_MIN = 5        # size groups needed for leave-one-size-out (issue: ">= 5 sizes")
@@ -40,15 +41,8 @@ def groups(x: np.ndarray, rtol: float = 0.05, max_groups: int = MAX_GROUPS) -> n
     """Group labels 0..g-1 of positive values ``x`` in increasing order: values within ``rtol``
     of a group's first value share it; more than ``max_groups`` groups are merged into
     ``max_groups`` contiguous ranges of log x with (about) equal numbers of distinct values."""
-    x = np.asarray(x, float)
-    order = np.argsort(x, kind="stable")
-    lab = np.empty(len(x), int)
-    g, start = -1, None
-    for i in order:
-        if start is None or x[i] > start * (1 + rtol):
-            g, start = g + 1, x[i]
-        lab[i] = g
-    n = g + 1
+    lab = isoflop_levels(np.asarray(x, float), rtol)
+    n = int(lab.max()) + 1
     if n > max_groups:
         lab = (lab * max_groups) // n
     return lab
