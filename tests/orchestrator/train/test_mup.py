@@ -26,9 +26,10 @@ def _spec(**lr):
         "train": {"weight_decay": LAMBDA, "eval_every": 2, "eval_tokens": 256, "log_every": 1}})
 
 
-def _expected(width: int, name: str) -> dict:
-    """The documented table, written out by hand: base width 32, m = width / 32."""
-    m = width / 32
+def _expected(width: int, name: str, mup: bool = True) -> dict:
+    """The documented table, written out by hand: base width 32, m = width / 32 (muP off: the
+    standard parametrization, m = 1 for every rule)."""
+    m = width / 32 if mup else 1.0
     if name.startswith("lm_head"):
         return {"lr": ETA, "wd": LAMBDA, "std": SIGMA}
     if "embed_tokens" in name:
@@ -47,8 +48,8 @@ def test_spec_turns_mup_on_by_default_with_the_smallest_width_as_base():
         _spec(mup=False, mup_base_width=32)
 
 
-@pytest.mark.parametrize("width", [32, 128])
-def test_trainer_uses_the_documented_lr_decay_and_init(tmp_path, monkeypatch, width):
+@pytest.mark.parametrize("width,mup", [(32, True), (128, True), (128, False)])
+def test_trainer_uses_the_documented_lr_decay_and_init(tmp_path, monkeypatch, width, mup):
     made, models = [], []
 
     class Recording(torch.optim.AdamW):
@@ -64,17 +65,18 @@ def test_trainer_uses_the_documented_lr_decay_and_init(tmp_path, monkeypatch, wi
 
     monkeypatch.setattr(train_mod.torch.optim, "AdamW", Recording)
     monkeypatch.setattr(train_mod, "build_model", recording_build)
-    cfg = next(r for r in _spec().expand(22) if r.width == width)
+    cfg = next(r for r in _spec(mup=mup).expand(22) if r.width == width)
     res = train_mod.train_run(cfg, tmp_path)
     assert res.status == "done" and res.steps == 4
     model, init = models
+    assert getattr(model, "mup_output_mult", None) == (None if not mup or width == 32 else 32 / width)
     group_of = {id(p): g for g in made[0].param_groups for p in g["params"]}
     assert len(group_of) == len(list(model.parameters()))
     for name, p in model.named_parameters():
-        want, g = _expected(width, name), group_of[id(p)]
+        want, g = _expected(width, name, mup), group_of[id(p)]
         assert g["lr"] == pytest.approx(want["lr"], rel=1e-12), name     # after the last step
         assert g["weight_decay"] == pytest.approx(want["wd"], rel=1e-12), name
-        if any(h in name for h in HIDDEN):    # eta * lambda is width-invariant
+        if mup and any(h in name for h in HIDDEN):    # eta * lambda is width-invariant
             assert g["lr"] * g["weight_decay"] == pytest.approx(ETA * LAMBDA, rel=1e-12)
         if want["std"] is not None:
             assert float(init[name].std()) == pytest.approx(want["std"], rel=0.06), name
