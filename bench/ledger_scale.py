@@ -3,9 +3,13 @@ store) of N runs (default 2,000) whose trainer is a stand-in that reports two st
 returns at once, so what is left is scalelab's and Tune's own overhead. Prints and writes
 (``bench/results/ledger_scale.json``):
 
-- the sweep's wall time and the ledger's share of it (time inside ``Ledger.record_many`` and
-  ``Ledger.flush``, measured around the real methods; goal <= 5 %), and the recorder's metric
-  appends beside it;
+- the sweep's wall time and the ledger's share of it (time the driver spends inside
+  ``Ledger.record_many`` and ``Ledger.flush``, measured around the real methods; goal <= 5 %),
+  the recorder's metric appends beside it, all the recorder's Tune-callback time
+  (``recorder_s``) and, where the store's ``AppendQueue`` exists (it writes in a background
+  thread), that thread's busy wall and CPU time and the parts it published (``writer_bg_s``,
+  ``writer_bg_cpu_s``, ``writer_parts``; off the driver's critical path but sharing the box's
+  CPUs and the GIL);
 - ``scalelab sweep status DIR`` (in-process, rich table of all runs; goal <= 2 s) and
   ``sweep runs`` wall times on the finished sweep, and ``scalelab report`` (bootstrap 0).
 
@@ -73,6 +77,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=2000)
     ap.add_argument("--concurrent", type=int, default=4)
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "ledger_scale.json"))
+    ap.add_argument("--profile", default=None, help="write the driver's cProfile top 40 here")
     args = ap.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -80,14 +85,29 @@ def main() -> None:
 
     from orchestrator.cli import main as cli
     from orchestrator.runs import recorder as rec_mod
+    from orchestrator.runs import store as store_mod
     from orchestrator.runs.ledger import Ledger
     from orchestrator.runs.sweep import Sweep
     from orchestrator.spec.sweep import SweepSpec
 
-    ledger_t, metrics_t = Timer(), Timer()
+    ledger_t, metrics_t, rec_t = Timer(), Timer(), Timer()
     ledger_t.wrap(Ledger, "record_many")
     ledger_t.wrap(Ledger, "flush")
-    metrics_t.wrap(rec_mod, "append_rows")            # the recorder's per-row metric parts
+    metrics_t.wrap(rec_mod, "append_rows")            # the recorder's own metric parts (sync)
+    if hasattr(store_mod, "AppendQueue"):
+        metrics_t.wrap(store_mod.AppendQueue, "put")  # ... or its queued appends
+    for name in ("start", "step", "final", "fail", "complete", "close"):
+        if hasattr(rec_mod.SweepRecorder, name):
+            rec_t.wrap(rec_mod.SweepRecorder, name)
+    queues = []
+    if hasattr(store_mod, "AppendQueue"):
+        init = store_mod.AppendQueue.__init__
+
+        def tracked(self, *a, **kw):
+            init(self, *a, **kw)
+            queues.append(self)
+
+        store_mod.AppendQueue.__init__ = tracked
     tmp = Path(tempfile.mkdtemp(prefix="ledger-scale-"))
     spec = SweepSpec.from_dict({
         "name": "scale", "storage": str(tmp), "model": {"shapes": [[32, 1]], "head_dim": 32, "seq_len": 32},
@@ -97,10 +117,22 @@ def main() -> None:
         "data": {"source": "arith", "options": {"level": 1, "pool_docs": 100, "val_docs": 20}},
     })
     ray.init(num_cpus=args.concurrent, include_dashboard=False, log_to_driver=False)
+    prof = None
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+        prof.enable()
     t0 = time.perf_counter()
     result = Sweep(spec, trainer=f"{Path(__file__).resolve()}:fake_trainer", live_fit=False,
                    progress=False).run()
     wall = time.perf_counter() - t0
+    if prof is not None:
+        import pstats
+
+        prof.disable()
+        with open(args.profile, "w") as fh:
+            pstats.Stats(prof, stream=fh).sort_stats("cumulative").print_stats(60)
     ray.shutdown()
     done = int((result.runs.status == "done").sum())
     timings = {}
@@ -112,6 +144,11 @@ def main() -> None:
             rc = cli(argv)
         timings[name] = round(time.perf_counter() - t, 3)
         assert rc == 0, name
+    import subprocess  # what a user waits for: a fresh process, imports included
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "orchestrator.cli", "sweep", "status", result.sweep_dir],
+                   cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    timings["sweep_status_process_s"] = round(time.perf_counter() - t, 3)
     parts = len(list((Path(result.sweep_dir) / "runs").glob("*.parquet")))
     out = {
         "runs": args.runs, "done": done, "max_concurrent": args.concurrent,
@@ -119,8 +156,15 @@ def main() -> None:
         "ledger_s": round(ledger_t.s, 2), "ledger_calls": ledger_t.calls,
         "ledger_share": round(ledger_t.s / wall, 4), "ledger_share_goal": 0.05,
         "metric_appends_s": round(metrics_t.s, 2), "metric_appends": metrics_t.calls,
-        "metric_share": round(metrics_t.s / wall, 4), "event_parts_left": parts, **timings,
-        "status_goal_s": 2.0, "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
+        "metric_share": round(metrics_t.s / wall, 4),
+        "recorder_s": round(rec_t.s, 2), "recorder_share": round(rec_t.s / wall, 4),
+        "writer_bg_s": round(sum(q.busy_s for q in queues), 2) if queues else None,
+        "writer_bg_cpu_s": round(sum(q.cpu_s for q in queues), 2) if queues else None,
+        "writer_parts": sum(q.parts for q in queues) if queues else None,
+        "event_parts_left": parts,
+        "metric_parts_left": len(list((Path(result.sweep_dir) / "metrics").glob("*.parquet"))),
+        **timings,
+        "status_goal_s": 2.0, "sweep_dir": result.sweep_dir, "load_avg": os.getloadavg(), "cpus": os.cpu_count(),
         "python": platform.python_version(), "ray": ray.__version__,
     }
     print(json.dumps(out, indent=1))

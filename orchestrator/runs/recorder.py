@@ -18,11 +18,12 @@ import time
 from typing import Any, Callable, Iterable
 
 from orchestrator.runs.ledger import Ledger, role_of, run_row
-from orchestrator.runs.store import Store, append_rows, compact_tag
+from orchestrator.runs.store import Store, append_rows, compact_parts, compact_tag
 from orchestrator.spec.run import RunSpec
 
 STEP_COLUMNS = ("sweep", "run_id", "parent_run_id", "step", "tokens", "flops", "flops_6nd",
                 "lr", "train_loss", "val_loss", "tokens_per_s", "wall_s", "mfu")
+_METRIC_TAG = "rec"                # metrics/ parts of the queued recorder (all runs in one)
 _RESULT_FIELDS = ("N", "N_total", "D", "C", "C_6nd", "final_val_loss", "checkpoint", "steps")
 
 
@@ -33,12 +34,41 @@ def _finite(x: Any) -> bool:
         return False
 
 
+def _memo_run_id(memo: dict, cfg: RunSpec) -> str:
+    """``cfg.run_id`` (a SHA-256 of the config, ~0.2 ms) once per RunSpec object: the Tune
+    callback hands the same object for every event of a trial."""
+    hit = memo.get(id(cfg))
+    if hit is not None and hit[0] is cfg:
+        return hit[1]
+    if len(memo) > 20000:
+        memo.clear()
+    rid = cfg.run_id
+    memo[id(cfg)] = (cfg, rid)         # the object is kept, so its id is not reused meanwhile
+    return rid
+
+
 class SweepRecorder:
-    """Writes rows and status changes of one sweep; thread-safe; used on the driver."""
+    """Writes rows and status changes of one sweep; thread-safe; used on the driver.
+
+    With the ledger's :class:`~orchestrator.runs.store.AppendQueue` (what a sweep uses), step
+    rows and ledger events are queued and published by its writer thread, batched (step rows
+    of all runs in one ``metrics/`` part per write, every ``compact_every`` such parts merged
+    into one), so a Tune callback never waits for storage. Rows are queued before the final
+    event of their run and the ledger's part of a batch is written last: a run is never
+    ``done`` on storage before its step rows. :meth:`close` publishes everything queued.
+    Without a queue every row is its own part and a run's parts are merged when it ends.
+    """
 
     def __init__(self, store: Store, ledger: Ledger, subscribers: Iterable[Any] = (),
-                 on_progress: Callable[["SweepRecorder"], None] | None = None):
+                 on_progress: Callable[["SweepRecorder"], None] | None = None,
+                 compact_every: int = 100):
         self.store, self.ledger = store, ledger
+        self.queue = ledger.queue
+        self.compact_every = compact_every
+        self._metric_parts: list[str] = []       # queued mode: parts not merged yet
+        self._ids: dict[int, tuple[RunSpec, str]] = {}
+        if self.queue is not None:
+            self.queue.on_part(self._published)
         self.subscribers = list(subscribers)
         self.on_progress = on_progress
         self.finished: dict[str, str] = {}        # run_id -> final status (this session)
@@ -66,20 +96,24 @@ class SweepRecorder:
     def start(self, cfg: RunSpec) -> None:
         """A trial for ``cfg`` started: status ``running``."""
         with self._lock:
-            self.ledger.record(cfg, "running")
+            self.ledger.record_many([run_row(cfg, "running", run_id=_memo_run_id(self._ids, cfg))])
         self._progress()
 
     def step(self, cfg: RunSpec, row: dict) -> None:
         """One step row: append to ``metrics/`` (its own atomic part) and publish it."""
         out = {k: row.get(k) for k in STEP_COLUMNS if k in row}
-        out.update(sweep=cfg.sweep, run_id=cfg.run_id, parent_run_id=cfg.parent_run_id)
+        rid = _memo_run_id(self._ids, cfg)
+        out.update(sweep=cfg.sweep, run_id=rid, parent_run_id=cfg.parent_run_id)
         for k, v in row.items():           # keep extra numeric columns the trainer adds
             if k not in out and isinstance(v, (int, float)) and not k.startswith("_"):
                 out[k] = v
         with self._lock:
-            append_rows(self.store, "metrics", [out], tag=cfg.run_id)
+            if self.queue is not None:
+                self.queue.put("metrics", [out], tag=_METRIC_TAG)
+            else:
+                append_rows(self.store, "metrics", [out], tag=rid)
             if _finite(out.get("tokens_per_s")):
-                self.speed[cfg.run_id] = float(out["tokens_per_s"])
+                self.speed[rid] = float(out["tokens_per_s"])
         self._publish(out)
         self._progress()
 
@@ -89,13 +123,15 @@ class SweepRecorder:
         if status not in ("done", "diverged", "failed"):
             status, result = "failed", {**result, "reason": f"unknown trainer status {status!r}"}
         fields = {k: result.get(k) for k in _RESULT_FIELDS if result.get(k) is not None}
-        row = run_row(cfg, status, reason=str(result.get("reason") or ""), **fields)
+        rid = _memo_run_id(self._ids, cfg)
+        row = run_row(cfg, status, reason=str(result.get("reason") or ""), run_id=rid, **fields)
         with self._lock:
             self.ledger.record_many([row])
-            self._final_seen.add(cfg.run_id)
-            self.finished[cfg.run_id] = status
-            self.speed.pop(cfg.run_id, None)
-            compact_tag(self.store, "metrics", cfg.run_id, dedupe_on=("run_id", "step"))
+            self._final_seen.add(rid)
+            self.finished[rid] = status
+            self.speed.pop(rid, None)
+            if self.queue is None:
+                compact_tag(self.store, "metrics", rid, dedupe_on=("run_id", "step"))
         if role_of(cfg) != "trunk":        # a constant-LR trunk is no point of the N×D grid
             self._publish(row)
         self._progress()
@@ -104,23 +140,40 @@ class SweepRecorder:
     def fail(self, cfg: RunSpec, reason: str) -> None:
         """The trial raised or ended without a final result: status ``failed``."""
         reason = " ".join(str(reason).split())[:500]
+        rid = _memo_run_id(self._ids, cfg)
         with self._lock:
-            if cfg.run_id in self._final_seen:
+            if rid in self._final_seen:
                 return
-            self.ledger.record(cfg, "failed", reason=reason)
-            self.finished[cfg.run_id] = "failed"
-            self.speed.pop(cfg.run_id, None)
+            self.ledger.record_many([run_row(cfg, "failed", reason=reason, run_id=rid)])
+            self.finished[rid] = "failed"
+            self.speed.pop(rid, None)
+            self._ids.pop(id(cfg), None)
         self._progress()
 
     def complete(self, cfg: RunSpec, last_row: dict | None = None) -> None:
         """The trial ended normally; if it never sent a final result (ASHA stop), record it."""
-        if cfg.run_id in self._final_seen:
+        if _memo_run_id(self._ids, cfg) in self._final_seen:
+            self._ids.pop(id(cfg), None)    # the trial's last event
             return
         if last_row is not None and _finite(last_row.get("val_loss")):
             self.final(cfg, {"status": "done", "reason": "stopped early by the asha scheduler",
                              "D": last_row.get("tokens"), "final_val_loss": last_row["val_loss"]})
         else:
             self.fail(cfg, "trial ended without a final result")
+
+    def _published(self, table_dir: str, name: str, rows: list) -> None:
+        """(writer thread) A ``metrics/`` part is on storage; merge them every ``compact_every``."""
+        if table_dir != "metrics":
+            return
+        self._metric_parts.append(name)
+        if len(self._metric_parts) > self.compact_every:
+            compact_parts(self.store, "metrics", self._metric_parts, _METRIC_TAG,
+                          dedupe_on=("run_id", "step"))
+            self._metric_parts = []     # the merged part stays as it is (one per compaction)
+
+    def close(self) -> None:
+        """Publish every queued row and event and rewrite the ledger's view."""
+        self.ledger.flush()
 
     @property
     def tokens_per_s(self) -> float:
@@ -146,19 +199,27 @@ def _callback_class():
         def __init__(self, key: int, cfg_of: Callable[[dict], RunSpec]) -> None:
             self.key, self.cfg_of = key, cfg_of
             self.last_row: dict[str, dict] = {}
+            self.cfgs: dict[str, RunSpec] = {}     # one RunSpec per trial (its id hashed once)
 
         def __getstate__(self) -> dict:
-            return {"key": self.key, "cfg_of": self.cfg_of, "last_row": {}}
+            return {"key": self.key, "cfg_of": self.cfg_of, "last_row": {}, "cfgs": {}}
+
+        def cfg(self, trial) -> RunSpec:
+            cfg = self.cfgs.get(trial.trial_id)
+            if cfg is None:
+                cfg = self.cfgs[trial.trial_id] = self.cfg_of(trial.config)
+            return cfg
 
         @property
         def rec(self) -> SweepRecorder:
             return _RECORDERS[self.key]
 
         def on_trial_start(self, iteration, trials, trial, **info):
-            self.rec.start(self.cfg_of(trial.config))
+            self.cfgs.pop(trial.trial_id, None)     # a retried trial may carry a new config
+            self.rec.start(self.cfg(trial))
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            cfg = self.cfg_of(trial.config)
+            cfg = self.cfg(trial)
             if isinstance(result.get("row"), dict):
                 self.last_row[trial.trial_id] = result["row"]
                 self.rec.step(cfg, result["row"])
@@ -166,10 +227,12 @@ def _callback_class():
                 self.rec.final(cfg, result["final"])
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            self.rec.complete(self.cfg_of(trial.config), self.last_row.get(trial.trial_id))
+            self.rec.complete(self.cfg(trial), self.last_row.pop(trial.trial_id, None))
+            self.cfgs.pop(trial.trial_id, None)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            self.rec.fail(self.cfg_of(trial.config), _error_text(trial))
+            self.rec.fail(self.cfg(trial), _error_text(trial))
+            self.cfgs.pop(trial.trial_id, None)
 
     TuneCallback.__module__ = __name__
     TuneCallback.__qualname__ = "TuneCallback"

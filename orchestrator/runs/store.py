@@ -202,19 +202,23 @@ def append_rows(store: Store, table_dir: str, rows: Union[pd.DataFrame, Sequence
     """Publish ``rows`` as one new immutable part file in ``table_dir``; returns its name.
 
     Each row gets a ``_seq`` column (the part's sequence) so readers can order rows and keep
-    the first of duplicates.
+    the first of duplicates. Dicts may have different keys: the part holds their union (a key
+    missing from a row is null there).
     """
     seq = next_seq()
     name = f"{seq}-{tag}.parquet"
     blob = None
-    if not isinstance(rows, pd.DataFrame):       # a few dicts: straight to Arrow (10x faster)
-        rows = [{**r, SEQ_COL: seq} for r in rows]
+    if not isinstance(rows, pd.DataFrame):       # dicts: straight to Arrow (10x faster)
+        rows = list(rows)
+        cols = list(dict.fromkeys(k for r in rows for k in r))    # union, first-seen order
+        data = {k: [r.get(k) for r in rows] for k in cols}
+        data[SEQ_COL] = [seq] * len(rows)
         try:
             sink = io.BytesIO()
-            pq.write_table(pa.Table.from_pylist(rows), sink)
+            pq.write_table(pa.Table.from_pydict(data), sink)
             blob = sink.getvalue()
         except (pa.ArrowException, TypeError, ValueError):
-            rows = pd.DataFrame(rows)             # mixed types in a column: let pandas decide
+            rows = pd.DataFrame(data)             # mixed types in a column: let pandas decide
     if blob is None:
         df = rows.copy()
         df[SEQ_COL] = seq
@@ -264,22 +268,30 @@ def read_parts(store: Store, table_dir: str, dedupe_on: Sequence[str] | None = N
 
 def compact_tag(store: Store, table_dir: str, tag: str,
                 dedupe_on: Sequence[str] | None = None) -> None:
-    """Merge every part with ``tag`` into one part (then delete the originals).
+    """Merge every part with ``tag`` into one part (then delete the originals)."""
+    ends = (f"-{tag}.parquet", f"-{tag}.c.parquet")
+    compact_parts(store, table_dir, [n for n in store.listdir(table_dir) if n.endswith(ends)],
+                  tag, dedupe_on)
+
+
+def compact_parts(store: Store, table_dir: str, names: Sequence[str], tag: str,
+                  dedupe_on: Sequence[str] | None = None) -> str | None:
+    """Merge the parts ``names`` (in sequence order) into one part named to sort just before
+    the first of them (rows keep their ``_seq``), then delete the others; returns its name.
 
     The merged part is published before the originals are removed, so a crash in between only
     leaves duplicates, which ``dedupe_on`` readers drop.
     """
-    ends = (f"-{tag}.parquet", f"-{tag}.c.parquet")
-    names = [n for n in store.listdir(table_dir) if n.endswith(ends)]
+    names = sorted(names)
     if len(names) <= 1:
-        return
+        return names[0] if names else None
     df = read_parts(store, table_dir, dedupe_on, names=names)
-    first = names[0].split(f"-{tag}.")[0]
-    merged = f"{first}-{tag}.c.parquet"   # sorts just before its first part
+    merged = "-".join(names[0].split("-")[:3]) + f"-{tag}.c.parquet"
     store.write_bytes(f"{table_dir}/{merged}", frame_to_parquet_bytes(df))
     for n in names:
         if n != merged:
             store.delete(f"{table_dir}/{n}")
+    return merged
 
 
 def write_view(store: Store, rel: str, df: pd.DataFrame) -> None:
@@ -367,3 +379,101 @@ class RowTable:
             for n in parts:
                 self.store.delete(f"{self.name}/{n}")
         return df
+
+
+class AppendQueue:
+    """Appends rows to table directories of one :class:`Store` from a background thread, so a
+    caller (the Tune driver's event loop) never waits for Parquet encoding, fsync or an object
+    store round trip.
+
+    :meth:`put` returns at once; the writer takes everything queued since its last write and
+    publishes ONE part per ``(table_dir, tag)`` with :func:`append_rows` (atomic, as always),
+    directories named in ``last`` after the others — the ledger's events go last, so a
+    ``done`` is never on disk before the step rows queued ahead of it. Listeners
+    (:meth:`on_part`) run in the writer thread after each published part (compaction, views).
+    :meth:`wait` blocks until everything put so far is published; an error of the writer
+    (a full disk, a read-only bucket) is raised by the next :meth:`put` or :meth:`wait`.
+    """
+
+    def __init__(self, store: Store, last: Sequence[str] = ()):
+        import threading
+
+        self.store, self.last = store, tuple(last)
+        self.busy_s, self.cpu_s, self.parts = 0.0, 0.0, 0   # writer wall and CPU time, parts
+        self._items: list[tuple[str, str, list]] = []
+        self._listeners: list = []
+        self._cv = threading.Condition()
+        self._put = self._done = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._loop, name="scalelab-append", daemon=True)
+        self._thread.start()
+
+    def on_part(self, fn) -> None:
+        """Call ``fn(table_dir, name, rows)`` in the writer thread after each published part."""
+        self._listeners.append(fn)
+
+    def put(self, table_dir: str, rows: Sequence[dict], tag: str = "part") -> None:
+        """Queue ``rows`` for ``table_dir`` (returns at once)."""
+        self._raise()
+        with self._cv:
+            if self._closed:
+                raise StoreError(f"storage {self.store.uri!r}: append queue is closed")
+            self._items.append((table_dir, tag, list(rows)))
+            self._put += 1
+            self._cv.notify_all()
+
+    def wait(self) -> None:
+        """Block until every row put so far is published (or raise the writer's error)."""
+        with self._cv:
+            target = self._put
+            while self._done < target and self._error is None:
+                self._cv.wait(1.0)
+        self._raise()
+
+    def close(self, raise_error: bool = True) -> None:
+        """Publish what is queued, then stop the writer thread."""
+        with self._cv:
+            self._closed = True
+            self._cv.notify_all()
+        self._thread.join()
+        if raise_error:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def _loop(self) -> None:
+        while True:
+            with self._cv:
+                while not self._items and not self._closed:
+                    self._cv.wait()
+                if not self._items:
+                    return
+                batch, self._items = self._items, []
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                self._write(batch)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller's next put/wait
+                with self._cv:
+                    self._error = exc
+                    self._cv.notify_all()
+                return
+            self.busy_s += time.perf_counter() - t0
+            self.cpu_s += time.thread_time() - c0
+            with self._cv:
+                self._done += len(batch)
+                self._cv.notify_all()
+
+    def _write(self, batch: list[tuple[str, str, list]]) -> None:
+        groups: dict[tuple[str, str], list] = {}
+        for table_dir, tag, rows in batch:
+            groups.setdefault((table_dir, tag), []).extend(rows)
+        for (table_dir, tag), rows in sorted(groups.items(), key=lambda kv: kv[0][0] in self.last):
+            if not rows:
+                continue
+            name = append_rows(self.store, table_dir, rows, tag=tag)
+            self.parts += 1
+            for fn in self._listeners:
+                fn(table_dir, name, rows)

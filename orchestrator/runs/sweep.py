@@ -40,7 +40,7 @@ from orchestrator.runs.recorder import (
     make_tune_callback,
     progress_printer,
 )
-from orchestrator.runs.store import Store, compact_metrics, read_metrics
+from orchestrator.runs.store import AppendQueue, Store, compact_metrics, read_metrics
 from orchestrator.spec.base import join_uri
 from orchestrator.spec.run import RunSpec
 from orchestrator.spec.sweep import SweepSpec
@@ -193,6 +193,7 @@ class Sweep:
         store, spec = self.store, self.spec
         plan = self.plan()
         ours = ensure_ray() if plan.todo else False
+        queue = None
         try:
             if plan.todo:
                 r = spec.resources
@@ -202,7 +203,8 @@ class Sweep:
             Path(plan.paths["checkpoints"]).mkdir(parents=True, exist_ok=True)
             if plan.new_tokenizer is not None:
                 self._save_tokenizer(plan.new_tokenizer, Path(plan.paths["tokenizer"]), plan.fingerprint)
-            ledger = Ledger(store)
+            queue = AppendQueue(store, last=("runs",))     # the ledger's events go last
+            ledger = Ledger(store, queue=queue)
             todo = plan.todo if spec.search.kind == "optuna" else ledger.add_pending(plan.cfgs)
             total = len(plan.cfgs) * (spec.search.n_trials if spec.search.kind == "optuna" else 1)
             with _Progress(total, ledger, self.progress) as prog:
@@ -214,8 +216,10 @@ class Sweep:
                 for sub in recorder.subscribers:
                     if hasattr(sub, "flush"):
                         sub.flush()
-            ledger.flush()
+            recorder.close()                    # every queued row and event is on storage
         finally:
+            if queue is not None:               # also on an error or Ctrl-C: publish what came
+                queue.close(raise_error=False)
             if ours:
                 import ray
                 ray.shutdown()

@@ -72,3 +72,24 @@ def test_role_of_runs():
     branch = _cfg(schedule="wsd", parent_run_id=trunk.run_id, branch_from_tokens=4096)
     from orchestrator.runs.ledger import role_of
     assert (role_of(trunk), role_of(branch), role_of(_cfg())) == ("trunk", "branch", "run")
+
+
+def test_queued_ledger_answers_at_once_and_publishes_on_flush(tmp_path):
+    from orchestrator.runs.store import AppendQueue
+
+    store = Store(tmp_path)
+    q = AppendQueue(store, last=("runs",))
+    runs = [_cfg(seed=s) for s in range(30)]
+    led = Ledger(store, queue=q, compact_every=5, view_every_s=0.0)
+    led.add_pending(runs)
+    for c in runs:
+        led.record(c, "running")
+        led.record(c, "done", final_val_loss=1.0 + c.seed)
+        assert led.status(c.run_id) == "done"          # in memory before it is on storage
+    led.flush()
+    q.close()
+    again = Ledger(tmp_path)
+    assert set(again.statuses().values()) == {"done"} and len(again.statuses()) == 30
+    assert len(Store(tmp_path).listdir("runs")) <= 6     # compacted as parts piled up
+    view = pd.read_parquet(tmp_path / "runs.parquet").set_index("run_id")
+    assert view.loc[runs[7].run_id, "final_val_loss"] == 8.0 and len(view) == 30

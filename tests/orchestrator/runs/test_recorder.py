@@ -95,3 +95,31 @@ def test_live_fitter_writes_fits(tmp_path):
                         "final_val_loss": 2.0 + 30.0 * (6 * 20 * n * n) ** -0.3})
     assert list((tmp_path / "fits").glob("power_law_*.json"))
     assert fitter.latest is not None
+
+
+def test_queued_recorder_publishes_rows_before_the_done_event(tmp_path):
+    from orchestrator.runs.store import AppendQueue, read_parts
+
+    store = Store(tmp_path)
+    q = AppendQueue(store, last=("runs",))
+    rec = SweepRecorder(store, Ledger(store, queue=q), compact_every=3)
+    cfgs = [_cfg(seed=s) for s in range(6)]
+    for cfg in cfgs:
+        rec.start(cfg)
+        for step in (1, 2, 3):
+            rec.step(cfg, {"step": step, "tokens": 2048 * step, "train_loss": 3.0 / step,
+                           **({"val_loss": 2.0} if step == 3 else {})})
+        rec.final(cfg, {"status": "done", "final_val_loss": 2.0, "steps": 3})
+        assert rec.ledger.status(cfg.run_id) == "done"
+    rec.close()
+    q.close()
+    m = read_metrics(tmp_path)
+    assert len(m) == 18 and not m.duplicated(["run_id", "step"]).any()
+    assert m.groupby("run_id").val_loss.count().tolist() == [1] * 6
+    # every run's done event has a later sequence than each of its step rows
+    ev = read_parts(store, "runs")
+    rows = read_parts(store, "metrics")
+    for cfg in cfgs:
+        done_seq = ev[(ev.run_id == cfg.run_id) & (ev.status == "done")]._seq.min()
+        assert rows[rows.run_id == cfg.run_id]._seq.max() < done_seq
+    assert Ledger(tmp_path).status(cfgs[-1].run_id) == "done"

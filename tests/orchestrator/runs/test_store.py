@@ -109,3 +109,51 @@ def test_row_table_appends_atomically_and_dedupes_on_its_key(tmp_path):
     assert len(df) == 2 and bool(df.loc[df.problem_id == 1, "correct"].item()) is True
     assert len(store.compact()) == 2 and not list((tmp_path / "tts").glob("[!.]*.parquet"))
     assert len(RowTable(Store(tmp_path), "tts", KEY).read()) == 2
+
+
+def test_append_rows_keeps_the_union_of_keys(tmp_path):
+    store = Store(tmp_path)
+    append_rows(store, "metrics", [{"run_id": "a", "step": 1, "train_loss": 2.0},
+                                   {"run_id": "a", "step": 2, "val_loss": 1.5, "mfu": 0.1}])
+    df = read_parts(store, "metrics")
+    assert df.train_loss.isna().tolist() == [False, True]
+    assert df.val_loss.tolist()[1] == 1.5 and df.mfu.tolist()[1] == 0.1
+
+
+def test_append_queue_batches_orders_and_publishes_on_wait(tmp_path):
+    from orchestrator.runs.store import AppendQueue
+
+    store = Store(tmp_path)
+    seen = []
+    q = AppendQueue(store, last=("runs",))
+    q.on_part(lambda d, name, rows: seen.append((d, name, len(rows))))
+    with q._cv:              # hold the writer (re-entrant lock) so the puts land in one batch
+        q.put("runs", [{"run_id": "a", "status": "done"}], tag="ev")
+        q.put("metrics", [_row("a", 1, 2.0)], tag="rec")
+        q.put("metrics", [_row("a", 2, 1.0)], tag="rec")
+        q.put("metrics", [_row("b", 1, 3.0)], tag="rec")
+        assert not seen and not store.listdir("metrics")    # nothing written while held
+    q.wait()
+    assert [d for d, _, _ in seen] == ["metrics", "runs"]   # the ledger's part goes last
+    assert seen[0][2] == 3 and seen[1][2] == 1      # one part per directory per batch
+    m = read_metrics(store)
+    assert list(zip(m.run_id, m.step)) == [("a", 1), ("a", 2), ("b", 1)]
+    runs_name = seen[1][1]
+    assert runs_name > seen[0][1]                    # its sequence is later too
+    q.close()
+    with pytest.raises(Exception, match="closed"):
+        q.put("metrics", [_row("c", 1, 1.0)])
+
+
+def test_append_queue_raises_the_writers_error(tmp_path):
+    from orchestrator.runs.store import AppendQueue, StoreError
+
+    store = Store(tmp_path / "s")
+    q = AppendQueue(store)
+    (tmp_path / "s").write_text("a file where the directory should be")
+    q.put("metrics", [_row("a", 1, 1.0)])
+    with pytest.raises((StoreError, OSError)):
+        q.wait()
+    with pytest.raises((StoreError, OSError)):
+        q.put("metrics", [_row("a", 2, 1.0)])
+    q.close(raise_error=False)
