@@ -8,7 +8,8 @@ intervals), the audit's verdict with its reasons and the runs to make next (from
 ``fits/report-audit.json``).  It reads the stored rows through
 :class:`~orchestrator.runs.sweepdir.SweepDir`, audits the training law (:func:`laws.audit`:
 every form backtested, one chosen), the compute-optimal frontier and the test-time frontier
-(:mod:`orchestrator.report.analysis`) and the joint plan (:mod:`orchestrator.report.plan`),
+(:mod:`orchestrator.report.analysis`), the schedule laws on each WSD trunk and its branches
+(:mod:`orchestrator.report.schedules`) and the joint plan (:mod:`orchestrator.report.plan`),
 draws the figures with :mod:`laws.plots` (:mod:`orchestrator.report.figures`, also saved as
 ``figures/*.png``), writes the fits to ``fits/report-*.json`` and assembles the sections
 (:mod:`orchestrator.report.sections`). A section without data says so instead of failing.
@@ -28,7 +29,7 @@ from orchestrator.report.analysis import Analysis, SweepData, load_sweep
 
 __all__ = ["analyse", "build_report", "make_report", "ReportResult", "ReportError", "SECTION_IDS"]
 
-SECTION_IDS = ("answer", "what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation")
+SECTION_IDS = ("answer", "what-was-run", "loss-curves", "schedules", "law", "frontier", "tts", "plan", "extrapolation")
 
 
 def analyse(data: SweepData, *, bootstrap: int = 200, seed: int = 0,
@@ -36,12 +37,14 @@ def analyse(data: SweepData, *, bootstrap: int = 200, seed: int = 0,
     """Run every analysis step; each one that fails leaves a note instead of raising.
     ``target_C``: training FLOPs of the answer (default: 10× the largest run's exact FLOPs)."""
     from orchestrator.report.plan import run_plan
+    from orchestrator.report.schedules import fit_schedules
 
     an = Analysis()
     an.live = A.live_history(data)
     A.fit_law(data, an, bootstrap, seed, target_C)
     A.fit_frontiers(data, an, bootstrap, seed)
     A.fit_tts(data, an, bootstrap, seed)
+    fit_schedules(data, an)
     run_plan(data, an, queries, target)
     return an
 

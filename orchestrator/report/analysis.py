@@ -72,6 +72,7 @@ class Analysis:
     plan: Any = None                # whatever laws.plan returns, normalised to a DataFrame
     plan_notes: list = field(default_factory=list)
     live: list = field(default_factory=list)    # rows of fits/chinchilla_history.json (live refits)
+    schedules: list = field(default_factory=list)  # per WSD trunk: curves, held-out branch, schedule-law fits
     notes: dict = field(default_factory=dict)   # section -> list of plain-language notes
 
     def note(self, section: str, text: str) -> None:

@@ -3,6 +3,7 @@ None. Every figure is drawn by :mod:`laws.plots`; this module only picks the dat
 from __future__ import annotations
 
 from laws import plots
+from orchestrator.report import schedules as _schedules
 from orchestrator.report.analysis import flops_of, law_data
 
 
@@ -35,5 +36,5 @@ def tts(data, an):
     return None if an.tts is None else plots.plot_tts_scaling(an.tts)
 
 
-FIGURES = {"loss_curves": loss_curves, "law_fit": law_fit, "backtest": backtest, "frontier": frontier,
-           "tts": tts}
+FIGURES = {"loss_curves": loss_curves, "schedules": _schedules.figure, "law_fit": law_fit,
+           "backtest": backtest, "frontier": frontier, "tts": tts}

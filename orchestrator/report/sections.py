@@ -7,6 +7,7 @@ import pandas as pd
 from orchestrator.report.analysis import flops_of, law_data
 from orchestrator.report.answer import answer
 from orchestrator.report.html import esc, fmt, img, notes, section, table
+from orchestrator.report.schedules import schedules_section
 
 STATUSES = ("done", "running", "pending", "diverged", "failed")
 
@@ -279,4 +280,4 @@ def extrapolation(data, an, figs) -> tuple:
     return section("extrapolation", title, body + notes(extra))
 
 
-SECTIONS = (answer, intro, loss_curves, law, frontier, tts, plan, extrapolation)
+SECTIONS = (answer, intro, loss_curves, schedules_section, law, frontier, tts, plan, extrapolation)

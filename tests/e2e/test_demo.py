@@ -15,7 +15,7 @@ import sys
 import pandas as pd
 import pytest
 
-SECTIONS = ["answer", "what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation"]
+SECTIONS = ["answer", "what-was-run", "loss-curves", "schedules", "law", "frontier", "tts", "plan", "extrapolation"]
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 import laws
 from orchestrator.report import ReportError, build_report
 
-SECTIONS = ["answer", "what-was-run", "loss-curves", "law", "frontier", "tts", "plan", "extrapolation"]
+SECTIONS = ["answer", "what-was-run", "loss-curves", "schedules", "law", "frontier", "tts", "plan", "extrapolation"]
 
 
 def _v(cell) -> float:
