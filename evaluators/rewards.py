@@ -120,10 +120,12 @@ class ClassifierReward:
                       enable_prefix_caching=False)
         if max_model_len:
             kwargs["max_model_len"] = int(max_model_len)
-        from evaluators.engines.vllm_engine import _on_gpu
+        from evaluators.engines.vllm_engine import _on_gpu, eager_from_env
 
         if not _on_gpu():
             kwargs["block_size"] = 32
+        if eager_from_env():
+            kwargs["enforce_eager"] = True
         kwargs.update(llm_kwargs or {})
         self.llm = LLM(**kwargs)
 

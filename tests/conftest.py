@@ -2,6 +2,8 @@
 
 Fixtures here are shared by several test packages:
 - ``ray_local``: one local Ray instance for the session (2 CPUs), shut down at the end.
+- ``vllm_engine``: ONE vLLM engine (in a Ray actor) on ``policy_dir`` for the whole session —
+  starting vLLM costs ~20–45 s, so evaluator tests and reference tables share it.
 - ``arith_checkpoint``: a tiny Llama trained on the arith task by the real trainer (≈1 min on
   CPU), saved as an HF directory with its tokenizer; ``policy_dir`` is the policy the
   evaluator and test-time-run tests use (that checkpoint unless ``SCALELAB_TEST_POLICY_DIR``). Set ``SCALELAB_TEST_MODEL_CACHE=<dir>``
@@ -22,6 +24,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+# vLLM engines without torch.compile: each of the suite's ~12 short-lived engines starts 8-28 s
+# sooner (evaluators/engines/vllm_engine.py); subprocesses and Ray workers inherit it.
+os.environ.setdefault("SCALELAB_VLLM_EAGER", "1")
 # Threaded OpenBLAS makes the small scipy problems of laws/ ~20x slower on a busy 2-core box.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 # A short, private Ray temp dir: unix socket paths must stay < 108 chars, and a private dir
@@ -96,3 +101,14 @@ def policy_dir(request) -> Path:
     if os.environ.get("SCALELAB_TEST_POLICY_DIR"):
         return Path(os.environ["SCALELAB_TEST_POLICY_DIR"])
     return Path(request.getfixturevalue("arith_checkpoint"))
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(ray_local, policy_dir):
+    """ONE vLLM engine (in a Ray actor) on the policy, shared by the whole test session."""
+    from evaluators.engines import make_engine
+
+    engine = make_engine("vllm", model=str(policy_dir), actor=True,
+                         model_id="arith-policy")
+    yield engine
+    engine.shutdown()

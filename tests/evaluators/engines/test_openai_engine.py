@@ -32,6 +32,8 @@ def server(policy_dir, tmp_path_factory):
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(policy_dir),
            "--served-model-name", "arith", "--host", "127.0.0.1", "--port", str(port),
            "--block-size", "32", "--enable-prefix-caching"]
+    if os.environ.get("SCALELAB_VLLM_EAGER") == "1":         # tests/conftest.py: faster start
+        cmd.append("--enforce-eager")
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
