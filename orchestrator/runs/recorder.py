@@ -15,6 +15,7 @@ import math
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from orchestrator.runs.ledger import Ledger, role_of, run_row
@@ -172,7 +173,16 @@ class SweepRecorder:
             self._metric_parts = []     # the merged part stays as it is (one per compaction)
 
     def close(self) -> None:
-        """Publish every queued row and event and rewrite the ledger's view."""
+        """Publish every queued row and event, merge this recorder's ``metrics/`` parts (one
+        file for readers of the finished sweep; the ledger's events stay as they are, so their
+        history is kept), rewrite the ledger's view."""
+        if self.queue is not None:
+            self.queue.wait()
+            ends = (f"-{_METRIC_TAG}.parquet", f"-{_METRIC_TAG}.c.parquet")
+            compact_parts(self.store, "metrics",
+                          [n for n in self.store.listdir("metrics") if n.endswith(ends)],
+                          _METRIC_TAG, dedupe_on=("run_id", "step"))
+            self._metric_parts = []
         self.ledger.flush()
 
     @property
@@ -294,10 +304,13 @@ _SEARCHER_CLASS: list = []
 
 def make_dependency_searcher(recorder: SweepRecorder, cfgs: list[RunSpec], paths: dict):
     """A Tune ``Searcher`` handing out ``cfgs`` in order, each WSD branch only once its trunk
-    is ``done`` (a branch of a trunk that diverged/failed is marked ``failed`` and skipped).
+    has saved the state at the branch's token count (``at_tokens/<t>/state.pt``, while the trunk
+    still trains on) or is ``done``; a branch of a trunk that diverged/failed before saving that
+    state is marked ``failed`` and skipped.
 
     One Tuner then runs trunks and branches without a phase barrier, reusing warm trial actors:
-    a branch starts as soon as its own trunk has finished.
+    a free slot takes a branch as soon as its branch point exists, instead of idling until the
+    whole trunk has finished.
     """
     _RECORDERS[id(recorder)] = recorder
     if not _SEARCHER_CLASS:
@@ -322,6 +335,8 @@ def make_dependency_searcher(recorder: SweepRecorder, cfgs: list[RunSpec], paths
                             status = rec.finished.get(parent)   # None: still queued/running
                         else:
                             status = rec.ledger.status(parent)
+                        if status is None and self._branch_point_saved(parent, d["cfg"]):
+                            status = "done"           # its state is on disk: start it now
                         if status is None:
                             i += 1
                             continue
@@ -332,6 +347,14 @@ def make_dependency_searcher(recorder: SweepRecorder, cfgs: list[RunSpec], paths
                     self.queue.pop(i)
                     return {"run": d["cfg"], "paths": self.paths}
                 return Searcher.FINISHED if not self.queue else None
+
+            def _branch_point_saved(self, parent: str, cfg: dict) -> bool:
+                """Whether the running trunk ``parent`` has written the state this branch starts
+                from (written atomically, so it exists whole or not at all)."""
+                t = cfg.get("branch_from_tokens")
+                root = self.paths.get("checkpoints")
+                return bool(t and root and
+                            (Path(root) / parent / "at_tokens" / str(t) / "state.pt").exists())
 
             def set_search_properties(self, metric, mode, config, **spec):
                 return True        # the runs are fixed; metric/mode only matter to schedulers

@@ -11,8 +11,8 @@ storage (a writable directory or a reachable bucket), the data source and its fi
 stored beside it), the expanded runs, and (once Ray is up) that the cluster can ever hold one
 trial. Only then are ``spec.yaml``, the tokenizer and the ledger written. New runs are recorded
 ``pending`` and runs already ``done`` or ``diverged`` are skipped; trunks and plain runs are
-submitted first and each WSD branch as soon as its trunk is ``done`` (branches of a trunk that
-did not finish are marked ``failed``). Unfinished runs resume from
+submitted first and each WSD branch as soon as its trunk has saved the state at the branch
+point or is ``done`` (branches of a trunk that ended without that state are marked ``failed``). Unfinished runs resume from
 ``<sweep>/checkpoints/<run_id>/``; a trial whose worker process dies is retried by Tune
 (``max_failures``) and resumes there too. Ray: ``RAY_ADDRESS`` when set (``ray job submit``),
 an already initialised Ray as is, else a new local instance (shut down afterwards).
@@ -236,7 +236,7 @@ class Sweep:
 
     def _grid(self, cfgs: list[RunSpec], paths: dict, recorder: SweepRecorder) -> None:
         """Every run in ONE Tuner: trunks and plain runs first, then WSD branches, each branch
-        handed out as soon as its trunk is done (no phase barrier; warm actors are reused).
+        handed out as soon as its branch point is saved (no phase barrier; warm actors are reused).
         Longest runs go first within each group so a sweep does not end on one straggler."""
         if not cfgs:
             return

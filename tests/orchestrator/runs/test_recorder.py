@@ -123,3 +123,40 @@ def test_queued_recorder_publishes_rows_before_the_done_event(tmp_path):
         done_seq = ev[(ev.run_id == cfg.run_id) & (ev.status == "done")]._seq.min()
         assert rows[rows.run_id == cfg.run_id]._seq.max() < done_seq
     assert Ledger(tmp_path).status(cfgs[-1].run_id) == "done"
+    assert len(Store(tmp_path).listdir("metrics")) == 1       # merged at close
+
+
+def test_dependency_searcher_starts_a_branch_once_its_branch_point_is_saved(tmp_path):
+    from orchestrator.runs.recorder import make_dependency_searcher
+
+    rec = _recorder(tmp_path / "s")
+    trunk = _cfg(schedule="constant", save_at_tokens=(4096, 8192))
+    early = _cfg(schedule="wsd", parent_run_id=trunk.run_id, branch_from_tokens=4096, tokens=6144)
+    late = _cfg(schedule="wsd", parent_run_id=trunk.run_id, branch_from_tokens=8192, tokens=10240)
+    ckpts = tmp_path / "ckpt"
+    search = make_dependency_searcher(rec, [trunk, late, early], {"checkpoints": str(ckpts)})
+    assert search.suggest("t1")["run"]["seed"] == trunk.seed
+    assert search.suggest("t2") is None                 # trunk running, no branch point yet
+    point = ckpts / trunk.run_id / "at_tokens" / "4096" / "state.pt"
+    point.parent.mkdir(parents=True)
+    point.write_bytes(b"state")
+    got = search.suggest("t3")                            # the early one only: 8192 not saved
+    assert got["run"]["branch_from_tokens"] == 4096
+    assert search.suggest("t4") is None
+    rec.final(trunk, {"status": "done", "final_val_loss": 1.0})
+    assert search.suggest("t5")["run"]["branch_from_tokens"] == 8192
+
+
+def test_dependency_searcher_fails_branches_of_a_trunk_that_did_not_finish(tmp_path):
+    from orchestrator.runs.recorder import make_dependency_searcher
+
+    rec = _recorder(tmp_path / "s")
+    trunk = _cfg(schedule="constant", save_at_tokens=(4096,))
+    branch = _cfg(schedule="wsd", parent_run_id=trunk.run_id, branch_from_tokens=4096, tokens=6144)
+    search = make_dependency_searcher(rec, [trunk, branch], {"checkpoints": str(tmp_path / "c")})
+    search.suggest("t1")
+    rec.final(trunk, {"status": "diverged", "reason": "nan"})
+    from ray.tune.search import Searcher
+
+    assert search.suggest("t2") == Searcher.FINISHED
+    assert rec.ledger.status(branch.run_id) == "failed"
