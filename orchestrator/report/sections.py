@@ -193,15 +193,39 @@ def tts(data, an, figs) -> tuple:
             "the reward model's together. The black line is the Pareto frontier: the cheapest way "
             "found to reach each accuracy.</p>")
     body += _fig(figs, "tts", "Accuracy vs inference FLOPs per model and method, with the Pareto frontier")
-    cols = [("model_id", "model"), ("N", "N"), ("method", "method"), ("budget", "budget n"),
+    t, kinds = _reward_kinds(data.tts, t)
+    if kinds:
+        body += ("<p>Reward models: " + "; ".join(f"<b>{esc(k)}</b> — {esc(v)}" for k, v in kinds.items())
+                 + ".</p>")
+    cols = [("model_id", "model"), ("N", "N"), ("method", "method"), ("reward_kind", "reward"),
+            ("budget", "budget n"),
             ("max_tokens", "max tokens"), ("n_problems", "problems"), ("accuracy", "accuracy"), ("flops", "FLOPs / query"),
             ("policy_flops", "policy FLOPs"), ("reward_flops", "reward FLOPs")]
     body += table(t, [c for c in cols if c[0] in t.columns], tid="tts", source="tts.parquet",
                   caption=f"Test-time results{' for task ' + an.tts_task if an.tts_task else ''}")
-    f = an.tts.frontier
-    body += table(f, [c for c in cols[:8] if c[0] in f.columns], tid="tts-frontier", source="tts.parquet",
+    f = _reward_kinds(data.tts, an.tts.frontier)[0]
+    body += table(f, [c for c in cols[:9] if c[0] in f.columns], tid="tts-frontier", source="tts.parquet",
                   caption="Pareto frontier")
     return section("tts", title, body + notes(an.notes.get("tts", [])))
+
+
+_REWARD_WHAT = {True: "oracle: the task's exact checker (not available in deployment)",
+                False: "non-oracle: a model's own judgement, no access to the answer"}
+
+
+def _reward_kinds(rows: pd.DataFrame, t: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Label each aggregated row's reward model oracle / non-oracle (from the rows' ``oracle``
+    column) and describe every reward model used."""
+    if rows.empty or "reward_model" not in rows.columns or "oracle" not in rows.columns \
+            or "reward_model" not in t.columns:
+        return t, {}
+    rm = rows["reward_model"].astype("string").fillna("")
+    flags = rows[rm != ""].groupby(rm[rm != ""])["oracle"].all()
+    kinds = {str(k): _REWARD_WHAT[bool(v)] for k, v in flags.items()}
+    label = {k: ("oracle" if bool(v) else "non-oracle") for k, v in flags.items()}
+    t = t.assign(reward_kind=t["reward_model"].astype("string").fillna("").map(
+        lambda r: f"{r} ({label[r]})" if r in label else ""))
+    return t, kinds
 
 
 def plan(data, an, figs) -> tuple:
