@@ -13,8 +13,7 @@ report shows (:func:`orchestrator.report.analysis.fit_law`, i.e. :func:`laws.aud
 Point 4 (test time), from ``tts.parquet`` through the report's own aggregation
 (:func:`orchestrator.report.analysis.fit_tts`, i.e. :func:`laws.tts_frontier`): pass@1 per N
 (``sample`` at n = 1), held-out problems, the reward models with their oracle flag, and which
-points of the accuracy-vs-FLOPs Pareto frontier spend test-time compute (n > 1, or a
-reward-model method).
+points of the accuracy-vs-FLOPs Pareto frontier spend test-time compute (budget n > 1).
 
 Nothing is fitted here that the library does not fit: ``laws.fit`` (with its bootstrap) and the
 report's analysis. Writes ``bench/results/ladder_check.json``.
@@ -117,8 +116,7 @@ def test_time(data, an) -> dict:
             if rm:
                 rewards[str(rm)] = {"oracle": bool(g["oracle"].all()) if "oracle" in g.columns else None,
                                     "rows": int(len(g))}
-    ttc = f[(f["budget"] > 1) | (f.get("budget_axis", pd.Series("parallel", index=f.index)).astype(str) == "sequential")
-            | (f["method"].astype(str) != "sample")]
+    ttc = f[f["budget"] > 1]          # more than one sample / particle / beam per problem
     cols = [c for c in ("model_id", "N", "method", "budget", "accuracy", "flops") if c in f.columns]
     return {"available": True, "task": an.tts_task,
             "n_problems": int(rows["problem_id"].nunique()) if "problem_id" in rows.columns else None,
@@ -208,7 +206,7 @@ def show(rec: dict) -> None:
         print("   reward models: " + ", ".join(f"{k} ({'oracle' if v['oracle'] else 'non-oracle'})"
                                                  for k, v in tt["reward_models"].items()))
         print(f"   Pareto frontier: {len(tt['frontier'])} points, {tt['frontier_points_with_test_time_compute']} "
-              "spend test-time compute (n > 1 or a reward-model method)")
+              "spend test-time compute (n > 1)")
     else:
         print("test time: no rows")
     print("criteria: " + ", ".join(f"{k}={'ok' if v else 'FAIL'}" for k, v in rec["criteria"].items()))
