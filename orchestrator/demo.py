@@ -6,8 +6,8 @@
    one model per size (its longest-trained cooled-down run), on held-out problems of the arith
    level it was trained on (alone or in a mixture): strategies ``sample`` (pass@k),
    ``majority``, ``best_of_n`` with the task's verifier (oracle) and with the policy's own
-   logprob (a non-oracle reward), and ``particle_filtering`` with the exact step checker, over
-   parallel budgets (n; ``--quick`` adds a sequential budget of max new tokens). Rows land in
+   logprob (a non-oracle reward) over parallel budgets (n); ``--quick`` also runs
+   ``particle_filtering`` with the exact step checker and a sequential budget (max new tokens). Rows land in
    the sweep directory's ``tts.parquet``.
 3. **Report**: law with bootstrap CIs, frontiers, test-time frontier, joint plan, report.html;
    a summary table is printed.
@@ -35,14 +35,14 @@ QUICK_SPEC = "examples/demo_small.yaml"
 # Test-time settings of the demo (full / --quick). ``oracle`` is the task's exact checker (the
 # answer verifier for best-of-n, the step checker for PF); ``logprob`` (full demo) is a
 # non-oracle reward: the policy's own confidence, exp(mean token logprob), no extra model.
-# 100 held-out problems (a pass@1 of 0.5 is then known within about +-0.1, 95 % Wilson) and
-# parallel budgets only: measured on the shared 2-core box (2026-12-02), 128 problems with a
-# sequential budget as well took 383 s for 4 models, more than the demo's 10 minutes allow.
+# 100 held-out problems (a pass@1 of 0.5 is then known within about +-0.1, 95 % Wilson),
+# parallel budgets only, and particle filtering only in --quick: measured on the shared 2-core
+# box (2026-12-02), 4 models x 128 problems with PF and a sequential budget took 383 s, and 100
+# problems with PF 317 s (demo 596 s in all, 8.4 GiB peak tree RSS), too close to the limits.
 TTS_FULL: dict[str, Any] = {
     "task": {"name": "arith", "options": {"n_problems": 100}},
     "strategies": ["sample", "majority",
-                   {"name": "best_of_n", "reward_models": ["oracle", "logprob"]},
-                   {"name": "particle_filtering", "options": {"temperature": 1.0}}],
+                   {"name": "best_of_n", "reward_models": ["oracle", "logprob"]}],
     "budgets": {"parallel": [1, 2, 4, 8], "max_tokens": 64, "sequential": [], "n": 4},
     "reward_models": ["oracle"],
     "sampling": {"temperature": 0.8},
