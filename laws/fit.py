@@ -69,8 +69,7 @@ class FitProblem:
         """One L-BFGS-B run from ``x0``; returns (theta, objective)."""
         x0 = np.clip(x0, [b[0] if b[0] is not None else -np.inf for b in self.bounds],
                      [b[1] if b[1] is not None else np.inf for b in self.bounds])
-        from scipy.optimize import minimize   # here, not at import: `import laws` stays light
-
+        from scipy.optimize import minimize  # here, not at import: `import laws` stays light
         res = minimize(self.fun_grad, x0, args=(w,), jac=True, method="L-BFGS-B",
                        bounds=self.bounds, options=_LBFGS)
         return res.x, float(res.fun)
