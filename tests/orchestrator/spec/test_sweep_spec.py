@@ -143,7 +143,9 @@ def test_quickstart_example_is_valid():
     runs = spec.expand(20)
     sizes = {(r.width, r.depth) for r in runs}
     budgets = {r.tokens for r in runs if r.parent_run_id}
-    assert len(sizes) >= 4 and spec.schedule.kind == "wsd" and spec.data.source == "arith"
+    assert len(sizes) >= 5 and spec.schedule.kind == "wsd" and spec.data.source == "mix"
+    # issue 10: shipped text for the law, the verifiable task for test time, in one mixture
+    assert {m["source"] for m in spec.data.options["mix"]} == {"python", "arith"}
     assert all(sum(1 for r in runs if r.parent_run_id and (r.width, r.depth) == s) >= 3 for s in sizes)
     assert len(budgets) >= 3
     assert SweepSpec.from_dict(__import__("yaml").safe_load(spec.to_yaml())) == spec
