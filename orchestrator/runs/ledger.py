@@ -19,9 +19,9 @@ from typing import Any, Iterable, Union
 
 import pandas as pd
 
+from orchestrator.runs.queue import AppendQueue
 from orchestrator.runs.store import (
     SEQ_COL,
-    AppendQueue,
     Store,
     StoreError,
     append_rows,
@@ -107,7 +107,7 @@ class Ledger:
 
     :meth:`record_many` folds events into an in-memory table at once (O(events recorded), not
     O(runs)) and publishes them as one event part (atomically) — synchronously, or, with an
-    :class:`~orchestrator.runs.store.AppendQueue`, from its writer thread, batched with
+    :class:`~orchestrator.runs.queue.AppendQueue`, from its writer thread, batched with
     whatever else is queued (the caller never waits for storage; :meth:`flush` does). The
     ``runs.parquet`` view is rewritten at most every ``view_every_s`` seconds and by
     :meth:`flush`; every ``compact_every`` parts the parts this ledger has read or written are

@@ -35,23 +35,10 @@ def _finite(x: Any) -> bool:
         return False
 
 
-def _memo_run_id(memo: dict, cfg: RunSpec) -> str:
-    """``cfg.run_id`` (a SHA-256 of the config, ~0.2 ms) once per RunSpec object: the Tune
-    callback hands the same object for every event of a trial."""
-    hit = memo.get(id(cfg))
-    if hit is not None and hit[0] is cfg:
-        return hit[1]
-    if len(memo) > 20000:
-        memo.clear()
-    rid = cfg.run_id
-    memo[id(cfg)] = (cfg, rid)         # the object is kept, so its id is not reused meanwhile
-    return rid
-
-
 class SweepRecorder:
     """Writes rows and status changes of one sweep; thread-safe; used on the driver.
 
-    With the ledger's :class:`~orchestrator.runs.store.AppendQueue` (what a sweep uses), step
+    With the ledger's :class:`~orchestrator.runs.queue.AppendQueue` (what a sweep uses), step
     rows and ledger events are queued and published by its writer thread, batched (step rows
     of all runs in one ``metrics/`` part per write, every ``compact_every`` such parts merged
     into one), so a Tune callback never waits for storage. Rows are queued before the final
@@ -67,7 +54,6 @@ class SweepRecorder:
         self.queue = ledger.queue
         self.compact_every = compact_every
         self._metric_parts: list[str] = []       # queued mode: parts not merged yet
-        self._ids: dict[int, tuple[RunSpec, str]] = {}
         if self.queue is not None:
             self.queue.on_part(self._published)
         self.subscribers = list(subscribers)
@@ -97,13 +83,13 @@ class SweepRecorder:
     def start(self, cfg: RunSpec) -> None:
         """A trial for ``cfg`` started: status ``running``."""
         with self._lock:
-            self.ledger.record_many([run_row(cfg, "running", run_id=_memo_run_id(self._ids, cfg))])
+            self.ledger.record_many([run_row(cfg, "running", run_id=cfg.run_id)])
         self._progress()
 
     def step(self, cfg: RunSpec, row: dict) -> None:
         """One step row: append to ``metrics/`` (its own atomic part) and publish it."""
         out = {k: row.get(k) for k in STEP_COLUMNS if k in row}
-        rid = _memo_run_id(self._ids, cfg)
+        rid = cfg.run_id
         out.update(sweep=cfg.sweep, run_id=rid, parent_run_id=cfg.parent_run_id)
         for k, v in row.items():           # keep extra numeric columns the trainer adds
             if k not in out and isinstance(v, (int, float)) and not k.startswith("_"):
@@ -124,7 +110,7 @@ class SweepRecorder:
         if status not in ("done", "diverged", "failed"):
             status, result = "failed", {**result, "reason": f"unknown trainer status {status!r}"}
         fields = {k: result.get(k) for k in _RESULT_FIELDS if result.get(k) is not None}
-        rid = _memo_run_id(self._ids, cfg)
+        rid = cfg.run_id
         row = run_row(cfg, status, reason=str(result.get("reason") or ""), run_id=rid, **fields)
         with self._lock:
             self.ledger.record_many([row])
@@ -141,20 +127,18 @@ class SweepRecorder:
     def fail(self, cfg: RunSpec, reason: str) -> None:
         """The trial raised or ended without a final result: status ``failed``."""
         reason = " ".join(str(reason).split())[:500]
-        rid = _memo_run_id(self._ids, cfg)
+        rid = cfg.run_id
         with self._lock:
             if rid in self._final_seen:
                 return
             self.ledger.record_many([run_row(cfg, "failed", reason=reason, run_id=rid)])
             self.finished[rid] = "failed"
             self.speed.pop(rid, None)
-            self._ids.pop(id(cfg), None)
         self._progress()
 
     def complete(self, cfg: RunSpec, last_row: dict | None = None) -> None:
         """The trial ended normally; if it never sent a final result (ASHA stop), record it."""
-        if _memo_run_id(self._ids, cfg) in self._final_seen:
-            self._ids.pop(id(cfg), None)    # the trial's last event
+        if cfg.run_id in self._final_seen:
             return
         if last_row is not None and _finite(last_row.get("val_loss")):
             self.final(cfg, {"status": "done", "reason": "stopped early by the asha scheduler",
@@ -209,7 +193,7 @@ def _callback_class():
         def __init__(self, key: int, cfg_of: Callable[[dict], RunSpec]) -> None:
             self.key, self.cfg_of = key, cfg_of
             self.last_row: dict[str, dict] = {}
-            self.cfgs: dict[str, RunSpec] = {}     # one RunSpec per trial (its id hashed once)
+            self.cfgs: dict[str, RunSpec] = {}     # one RunSpec per trial (its run_id is cached)
 
         def __getstate__(self) -> dict:
             return {"key": self.key, "cfg_of": self.cfg_of, "last_row": {}, "cfgs": {}}

@@ -34,13 +34,14 @@ from laws.atomic import atomic_write, publish_dir
 from orchestrator.errors import SpecError
 from orchestrator.runs import tune as tw
 from orchestrator.runs.ledger import Ledger, read_runs, todo_runs
+from orchestrator.runs.queue import AppendQueue
 from orchestrator.runs.recorder import (
     SweepRecorder,
     make_dependency_searcher,
     make_tune_callback,
     progress_printer,
 )
-from orchestrator.runs.store import AppendQueue, Store, compact_metrics, read_metrics
+from orchestrator.runs.store import Store, compact_metrics, read_metrics
 from orchestrator.spec.base import join_uri
 from orchestrator.spec.run import RunSpec
 from orchestrator.spec.sweep import SweepSpec

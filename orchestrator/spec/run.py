@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 # Fields that do not change what a run computes: excluded from the run id.
@@ -64,9 +65,10 @@ class RunSpec:
     workers: int = 1
     compile: bool = False
 
-    @property
+    @cached_property
     def run_id(self) -> str:
-        """Stable 12-hex-digit id from the identity fields (order-independent JSON hash)."""
+        """Stable 12-hex-digit id from the identity fields (order-independent JSON hash),
+        computed once per object (the fields are frozen)."""
         ident = {k: v for k, v in asdict(self).items() if k not in _NOT_IDENTITY}
         blob = json.dumps(ident, sort_keys=True, default=str).encode()
         return hashlib.sha256(blob).hexdigest()[:12]

@@ -75,7 +75,7 @@ def test_role_of_runs():
 
 
 def test_queued_ledger_answers_at_once_and_publishes_on_flush(tmp_path):
-    from orchestrator.runs.store import AppendQueue
+    from orchestrator.runs.queue import AppendQueue
 
     store = Store(tmp_path)
     q = AppendQueue(store, last=("runs",))

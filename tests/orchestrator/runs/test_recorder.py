@@ -98,7 +98,8 @@ def test_live_fitter_writes_fits(tmp_path):
 
 
 def test_queued_recorder_publishes_rows_before_the_done_event(tmp_path):
-    from orchestrator.runs.store import AppendQueue, read_parts
+    from orchestrator.runs.queue import AppendQueue
+    from orchestrator.runs.store import read_parts
 
     store = Store(tmp_path)
     q = AppendQueue(store, last=("runs",))
