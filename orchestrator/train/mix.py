@@ -105,8 +105,12 @@ class MixSource(DataSource):
                 comp = get_data_source({"source": c["source"], **opts})
             except DataError as exc:
                 text = str(exc)
-                raise DataError(f"{where}.options.{text[len('data.'):]}" if text.startswith("data.")
-                                else f"{where}: {text}") from None
+                field = text[len("data."):] if text.startswith("data.") else None
+                if field is None:
+                    raise DataError(f"{where}: {text}") from None
+                # the component's own 'source' is a key of the component, the rest its options
+                sub = field if field.startswith("source") else f"options.{field}"
+                raise DataError(f"{where}.{sub}") from None
             self.components.append(comp)
             self.weights.append(float(w))
         v = options.get("vocab_size", 1024)

@@ -97,6 +97,7 @@ def test_spec_shorthand_expands_to_the_mix_source(tmp_path):
     ([MIX[0], {"source": "arith", "weight": 1, "options": {"levle": 1}}], "spec.data.mix[1].options.levle: unknown option"),
     ([MIX[0], {"source": "arith", "weight": 1, "options": {"level": 9}}], "spec.data.mix[1].options.level: must be one of"),
     ([MIX[0], {"source": "mix", "weight": 1}], "spec.data.mix[1].source: a mix cannot contain a mix"),
+    ([MIX[0], {"source": "nope", "weight": 1}], "spec.data.mix[1].source: unknown data source 'nope'"),
     ([MIX[0], {"source": "arith", "weight": 1, "w": 2}], "spec.data.mix[1].w: unknown key"),
     ([MIX[0]], "spec.data.mix: must be a list of 2 to 16"),
 ])
