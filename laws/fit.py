@@ -17,6 +17,7 @@ from laws.errors import LawFitError
 from laws.forms import Form, get_form
 
 N_LOCAL = 8  # refine this many best (distinct) grid starts
+_STRATA_MAX = 12  # a parameter with at most this many grid values is stratified in solve()
 _LBFGS = {"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-10, "maxls": 50}
 
 
@@ -76,8 +77,9 @@ class FitProblem:
 
     def solve(self, starts: np.ndarray, n_local: int = N_LOCAL,
               w: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-        """Evaluate all starts at once; refine the ``n_local`` best distinct ones together
-        (batched Levenberg-Marquardt), then polish the best with L-BFGS-B."""
+        """Evaluate all starts at once; refine the ``n_local`` best distinct ones and the best
+        at every grid level of every parameter (:func:`stratified_starts`) together (batched
+        Levenberg-Marquardt), then polish the best with L-BFGS-B."""
         prep = self.prep if isinstance(self.prep, dict) else {}
         width = max([self.y.shape[-1]] + [np.size(v) for v in prep.values()])
         parts = max(1, -(-len(starts) * width // 2_000_000))     # bound memory: ~2M cells per block
@@ -87,6 +89,9 @@ class FitProblem:
         for i in order:
             if not np.isfinite(vals[i]) or len(picked) >= n_local:
                 break
+            if all(np.max(np.abs(starts[i] - q)) > 1e-9 for q in picked):
+                picked.append(starts[i])
+        for i in stratified_starts(starts, vals):
             if all(np.max(np.abs(starts[i] - q)) > 1e-9 for q in picked):
                 picked.append(starts[i])
         if not picked:
@@ -102,6 +107,28 @@ class FitProblem:
         x, v = self.local(best, w)            # polish the best basin with L-BFGS-B
         v0 = float(self.values(best[None, :], w)[0])
         return (x, v) if v <= v0 else (best, v0)
+
+
+def stratified_starts(starts: np.ndarray, vals: np.ndarray) -> list[int]:
+    """Indices of the best start at each grid value of each parameter (finite objectives only).
+
+    The best few starts of a grid often lie on one plateau (e.g. a term of the law switched
+    off, where its parameters do not matter), and local refinement from all of them ends in
+    the same degenerate basin while a much better one exists elsewhere. The best start at
+    every level of every parameter covers each region of the grid at least once; refining
+    those too costs a few more batched Levenberg-Marquardt runs. Parameters with more than
+    ``_STRATA_MAX`` distinct grid values are skipped (they are not grid levels).
+    """
+    out: list[int] = []
+    ok = np.isfinite(vals)
+    for j in range(starts.shape[1]):
+        levels = np.unique(starts[ok, j])
+        if len(levels) < 2 or len(levels) > _STRATA_MAX:
+            continue
+        for v in levels:
+            idx = np.flatnonzero(ok & (starts[:, j] == v))
+            out.append(int(idx[np.argmin(vals[idx])]))
+    return list(dict.fromkeys(out))
 
 
 @dataclass

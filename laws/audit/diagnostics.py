@@ -6,7 +6,8 @@
 * **negligible** — parameters the fitted curve barely feels: changing the parameter by one unit
   of its internal coordinate (a factor e for a positive prefactor such as E) moves the fitted
   log loss by less than 1e-3 at every run — below the Huber delta, the residual size the fit
-  resolves; E → 0 ends up here rather than at its bound, because its pull vanishes as it shrinks;
+  resolves; E → 0 usually ends up here rather than at its bound, because its pull vanishes as
+  it shrinks (where E = 0 fits the data exactly it reaches the bound and is reported there);
 * **ci_at_bound** — parameters for which at least 2.5 % of the bootstrap replicates sit at a
   bound, i.e. whose 95 % percentile interval reaches it;
 * **ci_halfwidth** — relative 95 % CI half-widths, ``(hi - lo) / (2 |estimate|)``;

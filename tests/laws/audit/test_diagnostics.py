@@ -29,16 +29,27 @@ def test_basins_count_equally_good_but_different_solutions():
     assert basins(fit) == (1, [])
 
 
-def test_diagnose_flags_a_negligible_E_when_the_loss_never_flattens():
+def _diagnose_noiseless(E):
     N = np.repeat([1e6, 2e6, 4e6, 8e6], 4)
     D = np.tile([1e8, 2e8, 4e8, 8e8], 4)
-    df = pd.DataFrame({"N": N, "D": D, "loss": 400 / N ** 0.34 + 2000 / D ** 0.36})   # E = 0
+    df = pd.DataFrame({"N": N, "D": D, "loss": E + 400 / N ** 0.34 + 2000 / D ** 0.36})
     fit = laws.fit("chinchilla", df, bootstrap=50, seed=0)
     cm = ComputeModel()
     from laws.audit.answer import replicates, summarise
 
     ans = summarise(replicates(fit, df, None, cm), 0.95, 6 * (N * D).max())
-    d = diagnose(fit, df, None, cm, ans, [fit_job(j) for j in huber_jobs(fit, df)], 0.95)
+    return fit, diagnose(fit, df, None, cm, ans, [fit_job(j) for j in huber_jobs(fit, df)], 0.95)
+
+
+def test_diagnose_reports_E_zero_at_its_lower_bound():
+    _, d = _diagnose_noiseless(0.0)         # the loss never flattens: E = 0 fits exactly
+    assert [b["param"] for b in d["bounds"]] == ["E"] and d["bounds"][0]["side"] == "lower"
+    assert d["negligible"] == []
+
+
+def test_diagnose_flags_a_negligible_E_when_the_loss_never_flattens():
+    fit, d = _diagnose_noiseless(1e-4)      # E = 1e-4 of a loss of 3-6: the curve cannot feel it
+    assert d["bounds"] == []
     assert [n["param"] for n in d["negligible"]] == ["E"] and d["negligible"][0]["effect"] < 1e-3
     assert set(d["ci_halfwidth"]) == set(fit.params) and d["failed"] == 0.0
     assert set(d["huber"]) == {"x10", "/10"} and d["huber"]["x10"]["delta"] == 1e-2
