@@ -45,6 +45,7 @@ from scipy.special import gammaln
 TAU = 1e-14                 # binomial terms below this are dropped
 _LOG_EPS = float(np.log(1e-13))   # per-level error budget, relative to P(Σ X = n)
 _LOG_TAU = float(np.log(TAU))
+_LBLOCK = 1 << 17           # complex entries per block of the level loop (cache-sized)
 _BLOCK = 1 << 21            # complex entries per Fourier block (memory bound, ~32 MiB)
 
 
@@ -213,6 +214,15 @@ def _gauss_table(qmax: int) -> tuple[np.ndarray, np.ndarray]:
     return y, w
 
 
+@lru_cache(maxsize=4)
+def _phases(jmax: int, L: int) -> np.ndarray:
+    """``e^{iθj}`` for ``j = 0 … jmax`` and ``θ = 2πk/L``, ``k = 0 … L//2`` (read-only)."""
+    theta = 2 * np.pi * np.arange(L // 2 + 1) / L
+    z = np.exp(1j * np.outer(np.arange(jmax + 1), theta))
+    z.flags.writeable = False
+    return z
+
+
 def _segments(lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For ragged segments: (segment id of each item, index of the item within its segment)."""
     lengths = np.asarray(lengths, dtype=np.int64)
@@ -229,7 +239,7 @@ def _majority_fourier(g: _Groups, rows: np.ndarray, n: int, N: np.ndarray, h: in
     theta = 2 * np.pi * np.arange(lh) / L
     cw = np.full(lh, 2.0)
     cw[0] = 1.0
-    Z = np.exp(1j * np.outer(np.arange(int(N.max()) + 1), theta))     # e^{iθj}
+    Z = _phases(int(N.max()), L)                                        # e^{iθj}
     logcf = np.log(1 - p[:, None] + p[:, None] * np.exp(1j * theta)[None, :])
     # the groups of these problems (local problem index 0..R-1)
     lp, gk = _segments(g.count[rows])
@@ -307,55 +317,72 @@ def _majority_fourier(g: _Groups, rows: np.ndarray, n: int, N: np.ndarray, h: in
     np.maximum.at(jtop, ap_g, lj[ap_level])
     use_w = i < jtop[seg]
     sseg, spmf, si = seg[use_w], pmf[use_w], i[use_w]
-    slen = np.bincount(sseg, minlength=G) + 1
+    slen = np.bincount(sseg, minlength=G)
     soff = np.concatenate([[0], np.cumsum(slen)[:-1]]).astype(np.int64)
-    stab = np.zeros((int(slen.sum()), lh), dtype=complex)
-    pos = soff[sseg] + (si - glo[sseg]) + 1
-    for c0 in range(0, len(pos), max(1, _BLOCK // lh)):
+    # one global exclusive cumulative sum over the groups' rows (they are group-contiguous):
+    # S_g(j) = C[soff_g + j − lo_g] − C[soff_g]
+    stab = np.zeros((len(spmf) + 1, lh), dtype=complex)
+    for c0 in range(0, len(spmf), max(1, _BLOCK // lh)):
         sl = slice(c0, c0 + max(1, _BLOCK // lh))
-        stab[pos[sl]] = spmf[sl, None] * Z[si[sl]]
-    # cumulative sums within each group: a global cumsum minus the total before the group
+        np.multiply(spmf[sl, None], Z[si[sl]], out=stab[1 + c0:1 + c0 + len(spmf[sl])])
     np.cumsum(stab, axis=0, out=stab)
-    stab -= np.repeat(stab[np.maximum(soff - 1, 0)] * (soff > 0)[:, None], slen, axis=0)
     astart = np.concatenate([[0], np.cumsum(A)[:-1]]).astype(np.int64)
     lvals = np.zeros(nl)
     levels = np.flatnonzero(alive)
+    levels = levels[np.argsort(Q[levels], kind="stable")]    # blocks of one Gauss rule
+    lq = Q[levels]
     cc = np.cumsum((Q * (A + 1) * lh)[levels])
-    ph = np.conj(Z[n])
+    ph = np.conj(Z[n]) * cw                                  # e^{-iθn}, both θ and −θ
+    umax = int(U.max(initial=0)) + 1
     b0 = 0
     while b0 < len(levels):
+        q = int(lq[b0])
         done = cc[b0 - 1] if b0 else 0
-        b1 = max(b0 + 1, int(np.searchsorted(cc, done + _BLOCK, side="right")))
+        b1 = max(b0 + 1, int(np.searchsorted(cc, done + _LBLOCK, side="right")))
+        b1 = min(b1, int(np.searchsorted(lq, q, side="right")))
         lv = levels[b0:b1]
         b0 = b1
         # cf^U: U takes few values per problem, so exponentiate each (problem, U) once
-        ukey, uinv = np.unique(lprob[lv] * (int(U.max()) + 1) + U[lv], return_inverse=True)
-        cfu = np.exp((ukey % (int(U.max()) + 1))[:, None] * logcf[ukey // (int(U.max()) + 1)])
+        ukey, uinv = np.unique(lprob[lv] * umax + U[lv], return_inverse=True)
+        cfu = np.exp((ukey % umax)[:, None] * logcf[ukey // umax])
         lbase = (qs[lw[lv]] * pmf_w[lv])[:, None] * Z[lj[lv]] * ph[None, :] * cfu[uinv]
-        rseg, rq = _segments(Q[lv])                          # rows: (level, node)
-        ry = gy[Q[lv][rseg], rq]
-        rw = gw[Q[lv][rseg], rq]
-        na = A[lv][rseg]
-        eseg, ek = _segments(na)                             # entries: (row, active pair)
-        lvl = lv[rseg[eseg]]
-        pair = astart[lvl] + ek
-        gg, jj = ap_g[pair], lj[lvl]
-        at_j = woff[gg] + (jj - glo[gg])
-        phi = stab[soff[gg] + (jj - glo[gg])] + (ry[eseg] * pmf[at_j])[:, None] * Z[jj]
-        ee = (r[gg] - (gg == lw[lvl])).astype(float)
-        big = ee > 1
-        if big.any():
-            phi[big] = phi[big] ** ee[big][:, None]
-        prod = np.ones((len(ry), lh), dtype=complex)
-        has = na > 0
-        if has.any():
-            starts = np.concatenate([[0], np.cumsum(na)[:-1]])[has]
-            prod[has] = np.multiply.reduceat(phi, starts, axis=0)
-        val = (prod * lbase[rseg]).real @ cw
-        lvals[lv] = np.bincount(rseg, weights=rw * val, minlength=len(lv))
+        na = A[lv]
+        eseg, ek = _segments(na)                             # (level, active pair)
+        lvl = lv[eseg]
+        gg = ap_g[astart[lvl] + ek]
+        jj = lj[lvl]
+        # φ_g(θ, y) = S_g(j) + y·π_g(j)·e^{iθj} at the q Gauss nodes: (q, pairs, θ)
+        below_j = stab[soff[gg] + (jj - glo[gg])] - stab[soff[gg]]
+        at_j = pmf[woff[gg] + (jj - glo[gg])][:, None] * Z[jj]
+        phi = np.multiply(gy[q, :q, None, None], at_j[None])
+        phi += below_j[None]
+        ee = r[gg] - (gg == lw[lvl])
+        big = np.flatnonzero(ee > 1)
+        if len(big):
+            phi[:, big] = _int_power(phi[:, big], ee[big])
+        starts = np.concatenate([[0], np.cumsum(na)[:-1]])
+        prod = np.multiply.reduceat(phi, starts, axis=1)     # (q, levels, θ)
+        m = np.tensordot(gw[q, :q], prod, axes=(0, 0))       # ∫ dy by Gauss–Legendre
+        lvals[lv] = np.einsum("ij,ij->i", m, lbase).real
     res = np.bincount(lprob, weights=lvals, minlength=len(rows)) / L / np.exp(logpn) \
         + np.bincount(lprob, weights=direct_val, minlength=len(rows))
     return np.clip(res, 0.0, 1.0)
+
+
+def _int_power(x: np.ndarray, e: np.ndarray) -> np.ndarray:
+    """``x ** e`` for complex ``x`` of shape ``(q, k, m)`` and integer exponents ``e`` (k,) ≥ 1,
+    by repeated squaring (a few products; a complex ``pow`` is a log and an exp)."""
+    out = x.copy()
+    base = x
+    e = e - 1
+    while e.any():
+        odd = (e & 1).astype(bool)
+        e = e >> 1
+        if odd.any():
+            np.multiply(out, base, out=out, where=odd[None, :, None])
+        if e.any():
+            base = base * base
+    return out
 
 
 def _log_comb(a, b):
@@ -399,19 +426,24 @@ def _direct_levels(n, N, lprob, lj, lw, kap, qs, pseg, pg, act, alive, e):
     val = np.zeros(nl)
     if not one.any():
         return val, alive
-    Nl = N[lprob].astype(float)
-    kw = kap[lw].astype(float)
-    j = lj.astype(float)
-    logp = _log_comb(kw, j) + _log_comb(Nl - kw, n - j) - _log_comb(Nl, float(n))
-    pw = np.where((j <= kw) & (n - j <= Nl - kw), np.exp(np.where(np.isfinite(logp), logp, -np.inf)), 0.0)
+    lv = np.flatnonzero(one)
+    Nl = N[lprob[lv]].astype(float)
+    kw = kap[lw[lv]].astype(float)
+    j = lj[lv].astype(float)
+    ok = (j <= kw) & (n - j <= Nl - kw)
+    with np.errstate(invalid="ignore"):
+        logp = _log_comb(kw, j) + _log_comb(Nl - kw, n - j) - _log_comb(Nl, float(n))
+    pw = np.where(ok, np.exp(np.where(ok, logp, -np.inf)), 0.0)
     rival = np.full(nl, -1)
     sel = act & alive[pseg]
     rival[pseg[sel]] = pg[sel]
-    cond = np.ones(nl)
-    has = one & (rival >= 0)
+    rv = rival[lv]
+    cond = np.ones(len(lv))
+    has = rv >= 0
     if has.any():
-        kg = kap[rival[has]].astype(float)
-        M, draws = (N[lprob[has]] - kap[lw[has]]).astype(float), (n - lj[has]).astype(float)
-        cond[has] = _hyp_below_half(lj[has], M, kg, draws)
-    val[one] = np.where(pw > 0, qs[lw] * pw * np.nan_to_num(cond), 0.0)[one]
+        lh_ = lv[has]
+        kg = kap[rv[has]].astype(float)
+        M, draws = (N[lprob[lh_]] - kap[lw[lh_]]).astype(float), (n - lj[lh_]).astype(float)
+        cond[has] = _hyp_below_half(lj[lh_], M, kg, draws)
+    val[lv] = np.where(pw > 0, qs[lw[lv]] * pw * np.nan_to_num(cond), 0.0)
     return val, alive & ~one
