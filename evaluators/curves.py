@@ -42,6 +42,7 @@ __all__ = ["pass_at_k", "pass_at_k_curve", "pass_at_k_matrix", "pick_majority", 
            "curves_from_rows", "SELECTORS", "INDEPENDENT"]
 
 _CHUNK = 1 << 22          # float64 entries per block of the vectorised computations
+_WBLOCK = 1 << 21         # permutation entries per block of the weighted resampling
 
 
 def pass_at_k(n, c, k):
@@ -196,61 +197,69 @@ def _weighted_resampled(enc: Encoded, ns: Sequence[int], resamples: int,
     """``(P, len(ns))`` weighted best-of-n@n per problem, the mean over ``resamples`` random
     subsets (nested: the first ``n`` of one random permutation per resample), in numpy.
 
-    Per block of (resample, problem) rows of one size ``N``: per-answer running sums of scores
-    by ``bincount`` over each stretch of the permutation, the winner the answer with the
-    largest sum among drawn answers (ties at random), scored by its ``q``.
+    Rows are (problem, resample), problems ordered by their number of distinct answers so a
+    block's table is narrow. Per block: per-answer running sums of scores by ``bincount``
+    over each stretch of the permutation, the winner the answer with the largest sum among
+    drawn answers (ties at random), scored by its ``q``.
     """
     P = len(enc.size)
     out = np.full((P, len(ns)), np.nan)
     a_start = np.searchsorted(enc.ans_problem, np.arange(P))
     m_p = np.bincount(enc.ans_problem, minlength=P)
-    local = np.where(enc.answer >= 0, enc.answer - a_start[np.repeat(np.arange(P), enc.size)], -1)
+    prob_of = np.repeat(np.arange(P), enc.size)
+    local = np.where(enc.answer >= 0, enc.answer - a_start[prob_of], -1)
     qpad = np.append(enc.ans_q, 0.0)
     for N in np.unique(enc.size):
         probs = np.flatnonzero(enc.size == N)
-        whole = [j for j, n in enumerate(ns) if n == N]      # every candidate: no sampling
+        whole = [j for j, n in enumerate(ns) if n == N]
         if whole:
             out[np.ix_(probs, whole)] = _weighted_all(enc)[probs, None]
         cols = [j for j, n in enumerate(ns) if n < N]
         if not cols:
             continue
-        m = max(1, int(m_p[probs].max()))
-        total = resamples * len(probs)                 # rows: (resample, problem)
+        kmax = int(ns[cols[-1]])
+        # rows (problem, resample), problems by distinct-answer count so a block's table is narrow
+        probs = probs[np.argsort(m_p[probs], kind="stable")]
+        total = resamples * len(probs)
         acc = np.zeros((total, len(cols)))
-        step = max(1, _CHUNK // max(N, m))
+        step = max(1, _WBLOCK // int(N))
         for r0 in range(0, total, step):
-            blk = probs[np.arange(r0, min(total, r0 + step)) % len(probs)]
+            blk = probs[np.arange(r0, min(total, r0 + step)) // resamples]
             R = len(blk)
-            perm = _partial_shuffle(R, N, int(ns[cols[-1]]), rng)
+            m = max(1, int(m_p[blk].max()))
+            perm = _partial_shuffle(R, int(N), kmax, rng)
             idx = enc.start[blk][:, None] + perm
             code, sc = local[idx], enc.scores[idx]
             key = np.where(code >= 0, np.arange(R)[:, None] * m + code, R * m)
-            sums, seen = np.zeros(R * m + 1), np.zeros(R * m + 1)
+            sums = np.zeros(R * m + 1)
+            seen = np.zeros(R * m + 1, dtype=bool)
             prev = 0
+            rows = np.arange(R)
             for j, col in enumerate(cols):
                 n = int(ns[col])
                 kk = key[:, prev:n].ravel()
                 sums += np.bincount(kk, weights=sc[:, prev:n].ravel(), minlength=R * m + 1)
-                seen += np.bincount(kk, minlength=R * m + 1)
+                seen[kk] = True
                 prev = n
-                drawn = seen[:-1].reshape(R, m) > 0
-                s2 = np.where(drawn, sums[:-1].reshape(R, m), -np.inf)
-                tie = drawn & (s2 == s2.max(axis=1, keepdims=True))
-                pick = np.argmax(tie, axis=1)
-                many = np.flatnonzero(tie.sum(axis=1) > 1)     # break ties at random
+                s2 = np.where(seen[:-1].reshape(R, m), sums[:-1].reshape(R, m), -np.inf)
+                pick = np.argmax(s2, axis=1)
+                best = s2[rows, pick]
+                many = np.flatnonzero((s2 == best[:, None]).sum(axis=1) > 1)
                 if len(many):
-                    pick[many] = np.argmax(np.where(tie[many], rng.random((len(many), m)), -1.0),
-                                           axis=1)
-                ok = drawn.any(axis=1)
+                    tie = s2[many] == best[many, None]
+                    pick[many] = np.argmax(np.where(tie, rng.random((len(many), m)), -1.0), axis=1)
+                ok = best > -np.inf
                 acc[r0:r0 + R, j] = np.where(ok, qpad[np.where(ok, a_start[blk] + pick, -1)], 0.0)
-        out[np.ix_(probs, cols)] = acc.reshape(resamples, len(probs), len(cols)).mean(axis=0)
+        vals = acc.reshape(len(probs), resamples, len(cols)).mean(axis=1)
+        out[np.ix_(probs, cols)] = vals
     return out
 
 
 def _partial_shuffle(R: int, N: int, k: int, rng: np.random.Generator) -> np.ndarray:
     """``(R, k)``: the first ``k`` positions of ``R`` independent uniform permutations of
-    ``range(N)`` (Fisher–Yates stopped after ``k`` swaps, vectorised over rows)."""
-    flat = np.repeat(np.arange(N, dtype=np.int32), R)      # position-major: row t is t*R…
+    ``range(N)`` (Fisher–Yates stopped after ``k`` swaps, vectorised over rows; int16
+    positions when they fit, to halve the memory traffic)."""
+    flat = np.repeat(np.arange(N, dtype=np.int16 if N < 1 << 15 else np.int32), R)
     rows = np.arange(R)
     for t in range(min(k, N - 1)):
         j = (t + (rng.random(R) * (N - t)).astype(np.int64)) * R + rows
