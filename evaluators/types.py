@@ -2,12 +2,15 @@
 
 Every engine implements ``generate(prompts, sampling) -> list[list[Sample]]`` (one list of
 ``sampling.n`` samples per prompt). A prompt is either text or a list of token ids (step-wise
-search continues from token ids: re-sending text re-tokenises differently).
+search continues from token ids: re-sending text re-tokenises differently). Engines may also
+take ``n_per_prompt`` (``per_prompt_n = True``) and ``seeds`` (one request seed per prompt), and
+may offer ``pipeline(requests, sampling, on_done)``: requests that feed new requests as soon as
+each finishes, so a step-wise search never waits for a whole step of every problem.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, Union, runtime_checkable
+from typing import Any, Protocol, Sequence, Union, runtime_checkable
 
 Prompt = Union[str, Sequence[int]]
 
@@ -24,6 +27,19 @@ class SamplingSpec:
     include_stop: bool = True
     seed: int | None = None
     logprobs: bool = True
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request of a pipelined engine run (``engine.pipeline``): a prompt, the samples
+    wanted, the request seed (sample ``j`` gets ``seed + j``) and a token cap; ``tag`` is the
+    caller's own and comes back with the samples."""
+
+    prompt: Prompt
+    n: int = 1
+    seed: int | None = None
+    max_tokens: int = 64
+    tag: Any = None
 
 
 @dataclass

