@@ -39,8 +39,9 @@ class FakeArithEngine:
 
     per_prompt_n = True
 
-    def generate(self, prompts, sampling, n_per_prompt=None):
-        """``sampling.n`` (or ``n_per_prompt[pos]``) completions per prompt."""
+    def generate(self, prompts, sampling, n_per_prompt=None, seeds=None):
+        """``sampling.n`` (or ``n_per_prompt[pos]``) completions per prompt; ``seeds[pos]``
+        is prompt ``pos``'s request seed when given."""
         prompts = [p if isinstance(p, str) else self.detokenize(p) for p in prompts]
         ns = list(n_per_prompt) if n_per_prompt is not None else [sampling.n] * len(prompts)
         self.calls.append((prompts, sampling, ns))
@@ -48,7 +49,9 @@ class FakeArithEngine:
         for pos, text in enumerate(prompts):
             samples = []
             for i in range(ns[pos]):
-                if sampling.seed is None:
+                if seeds is not None:
+                    base = str(seeds[pos] + i)
+                elif sampling.seed is None:
                     self._counter += 1
                     base = f"auto{self._counter}"
                 else:  # like the vllm engine: seed + the samples of earlier prompts + i
@@ -90,6 +93,29 @@ class FakeArithEngine:
         lps = [-0.1 - 0.01 * (k % 3) for k in range(len(ids))]
         return Sample(full, ids, lps, sum(lps), len(text), len(ids), finish, stop_reason,
                       prompt_token_ids=self.tokenize(text))
+
+
+class PipelinedFakeEngine(FakeArithEngine):
+    """The fake engine with ``pipeline``: requests finish in a seeded random order (as in a
+    real engine, where short steps come back first), and follow-ups join the queue at once.
+    ``order`` logs the tags in the order they finished; ``calls`` logs one entry per request."""
+
+    def __init__(self, p_err: float = 0.3, order_seed: int = 0):
+        super().__init__(p_err)
+        self.rng, self.order, self.max_live = random.Random(order_seed), [], 0
+
+    def pipeline(self, requests, sampling, on_done):
+        """Run ``requests`` and the follow-ups ``on_done`` returns, in random finish order."""
+        from dataclasses import replace
+
+        live = list(requests)
+        while live:
+            self.max_live = max(self.max_live, len(live))
+            r = live.pop(self.rng.randrange(len(live)))
+            spec = replace(sampling, n=r.n, max_tokens=r.max_tokens, seed=r.seed)
+            samples = self.generate([r.prompt], spec, seeds=None if r.seed is None else [r.seed])[0]
+            self.order.append(r.tag)
+            live.extend(on_done(r, samples))
 
 
 @dataclass

@@ -18,11 +18,12 @@ from evaluators.strategies import register_strategy
 from evaluators.strategies.base import ProblemResult, engine_sampling, need
 from evaluators.strategies.stepwise import (
     Path,
+    Searcher,
     StepState,
     StepwiseOptions,
     StepwiseStrategy,
     check_positive_int,
-    extend,
+    drive,
     group_identical,
     to_candidate,
 )
@@ -58,35 +59,48 @@ class BeamSearch(StepwiseStrategy):
         """Beam search with ``budget`` step samples per step; one result per problem."""
         sampling = engine_sampling(sampling, reward)
         o = self.options
-        m, per_beam = o.beam_width, budget // o.beam_width
-        states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]
-        beams: list[list[Path]] = [[Path()] for _ in problems]
-        done: list[list[Path]] = [[] for _ in problems]
-        expansions = [[] for _ in problems]
-        for step in range(o.max_steps):
-            if not any(beams):
-                break
-            reqs = []
-            for pi, bs in enumerate(beams):
-                k = budget if step == 0 else per_beam
-                grouped, _ = group_identical([b for b in bs for _ in range(k)])
-                reqs.append(grouped)
-                if bs:
-                    expansions[pi].append(sum(c for _, c in grouped))
-            kids = extend(engine, task, states, reqs, sampling,
-                          seed, step, o.max_steps, o.step_max_tokens, reward)
-            for pi in range(len(problems)):
-                children = [c for r in kids[pi] for c in r]
-                done[pi] += [c for c in children if c.done]
-                open_ = [c for c in children if not c.done]
-                open_.sort(key=lambda c: -c.aggregate(o.aggregate))  # stable: ties keep order
-                beams[pi] = open_[:m] if len(done[pi]) < m else []
-        for pi, st in enumerate(states):
-            pool = done[pi] or beams[pi]
-            res = st.result
-            res.candidates = [to_candidate(task, st.problem, c, o.aggregate) for c in pool]
-            if res.candidates:
-                best = max(range(len(pool)), key=lambda i: (res.candidates[i].score, -i))
-                res.answer, res.correct = res.candidates[best].answer, res.candidates[best].correct
-            res.meta.update(expansions=expansions[pi], completed=len(done[pi]))
-        return [st.result for st in states]
+        beams = [_Beams(p, budget, o) for p in problems]
+        drive(engine, task, beams, sampling, seed, o.max_steps, o.step_max_tokens, reward,
+              pipeline=o.pipeline)
+        for b in beams:
+            b.finish(task)
+        return [b.state.result for b in beams]
+
+
+class _Beams(Searcher):
+    """The open beams and completed answers of one problem."""
+
+    def __init__(self, problem, budget: int, options: BeamOptions):
+        self.state = StepState(problem, ProblemResult(problem.problem_id, None, False, []))
+        self.o, self.budget, self.per_beam = options, budget, budget // options.beam_width
+        self.beams: list[Path] = [Path()]
+        self.done: list[Path] = []
+        self.expansions: list[int] = []
+
+    def wants(self):
+        """``budget`` samples of the empty path first, then ``n/m`` per open beam."""
+        if not self.beams:
+            return []
+        k = self.budget if not self.expansions else self.per_beam
+        grouped, _ = group_identical([b for b in self.beams for _ in range(k)])
+        self.expansions.append(sum(c for _, c in grouped))
+        return grouped
+
+    def take(self, children, step):
+        """Keep the ``m`` best open children (ties keep their order); finished ones are done."""
+        flat = [c for r in children for c in r]
+        self.done += [c for c in flat if c.done]
+        open_ = [c for c in flat if not c.done]
+        open_.sort(key=lambda c: -c.aggregate(self.o.aggregate))
+        m = self.o.beam_width
+        self.beams = open_[:m] if len(self.done) < m else []
+
+    def finish(self, task) -> None:
+        """Candidates (completed answers, else the open beams) and the best-scored pick."""
+        pool, st = self.done or self.beams, self.state
+        res = st.result
+        res.candidates = [to_candidate(task, st.problem, c, self.o.aggregate) for c in pool]
+        if res.candidates:
+            best = max(range(len(pool)), key=lambda i: (res.candidates[i].score, -i))
+            res.answer, res.correct = res.candidates[best].answer, res.candidates[best].correct
+        res.meta.update(expansions=self.expansions, completed=len(self.done))

@@ -21,11 +21,12 @@ from evaluators.strategies import register_strategy
 from evaluators.strategies.base import ProblemResult, engine_sampling, need, request_seed
 from evaluators.strategies.stepwise import (
     Path,
+    Searcher,
     StepState,
     StepwiseOptions,
     StepwiseStrategy,
+    drive,
     effective_sample_size,
-    extend,
     finite_positive,
     group_identical,
     resample_indices,
@@ -68,44 +69,58 @@ class ParticleFiltering(StepwiseStrategy):
         """Run ``budget`` particles per problem; one :class:`ProblemResult` per problem."""
         sampling = engine_sampling(sampling, reward)
         o = self.options
-        states = [StepState(p, ProblemResult(p.problem_id, None, False, [])) for p in problems]
-        pops = [[Path() for _ in range(budget)] for _ in problems]
-        stats = [{"resamples": 0, "steps": 0} for _ in problems]
-        for step in range(o.max_steps):
-            alive = [[i for i, q in enumerate(pop) if not q.done] for pop in pops]
-            if not any(alive):
-                break
-            grouped = [group_identical([pop[i] for i in idx]) for pop, idx in zip(pops, alive)]
-            kids = extend(engine, task, states, [g[0] for g in grouped], sampling, seed, step,
-                          o.max_steps, o.step_max_tokens, reward)
-            for pi, (pop, idx) in enumerate(zip(pops, alive)):
-                if not idx:
-                    continue
-                stats[pi]["steps"] += 1
-                taken = [0] * len(grouped[pi][0])
-                for i, j in zip(idx, grouped[pi][1]):
-                    pop[i] = kids[pi][j][taken[j]]
-                    taken[j] += 1
-                pops[pi] = self._maybe_resample(pop, seed, states[pi].problem.problem_id, step,
-                                                stats[pi])
-        for st, pop, stat in zip(states, pops, stats):
-            self._finish(task, st, pop, seed, stat)
-        return [st.result for st in states]
+        filters = [_Filter(p, budget, o, seed) for p in problems]
+        drive(engine, task, filters, sampling, seed, o.max_steps, o.step_max_tokens, reward,
+              pipeline=o.pipeline)
+        for f in filters:
+            f.finish(task)
+        return [f.state.result for f in filters]
 
-    def _maybe_resample(self, pop, seed, pid, step, stat):
-        o = self.options
+
+class _Filter(Searcher):
+    """The particle population of one problem."""
+
+    def __init__(self, problem, budget: int, options: PFOptions, seed: int):
+        self.state = StepState(problem, ProblemResult(problem.problem_id, None, False, []))
+        self.pop = [Path() for _ in range(budget)]
+        self.o, self.seed = options, seed
+        self.stats = {"resamples": 0, "steps": 0}
+        self._alive: list[int] = []
+        self._owner: list[int] = []
+
+    def wants(self):
+        """One request per distinct unfinished particle, ``k`` = its number of copies."""
+        self._alive = [i for i, q in enumerate(self.pop) if not q.done]
+        if not self._alive:
+            return []
+        reqs, self._owner = group_identical([self.pop[i] for i in self._alive])
+        return reqs
+
+    def take(self, children, step):
+        """Deal the children back to the particles, then resample."""
+        self.stats["steps"] += 1
+        taken = [0] * len(children)
+        for i, j in zip(self._alive, self._owner):
+            self.pop[i] = children[j][taken[j]]
+            taken[j] += 1
+        self.pop = self._maybe_resample(step)
+
+    def _maybe_resample(self, step):
+        o, pop = self.o, self.pop
         if all(q.done for q in pop):
             return pop
         w = softmax_weights([q.aggregate(o.aggregate) for q in pop], o.temperature)
         if o.resample_when == "ess" and effective_sample_size(w) >= o.ess_threshold * len(pop):
             return pop
-        rng = np.random.default_rng(request_seed(seed, pid, "resample", step))
+        pid = self.state.problem.problem_id
+        rng = np.random.default_rng(request_seed(self.seed, pid, "resample", step))
         idx = resample_indices(w, len(pop), o.resampling, rng)
-        stat["resamples"] += 1
+        self.stats["resamples"] += 1
         return [pop[i] for i in idx]
 
-    def _finish(self, task, st, pop, seed, stat) -> None:
-        o = self.options
+    def finish(self, task) -> None:
+        """Weights, candidates and the final pick."""
+        o, st, pop = self.o, self.state, self.pop
         w = softmax_weights([q.aggregate(o.aggregate) for q in pop], o.temperature)
         res = st.result
         res.candidates = [to_candidate(task, st.problem, q, o.aggregate, float(wi))
@@ -116,7 +131,7 @@ class ParticleFiltering(StepwiseStrategy):
         if o.final_pick == "argmax":
             pick = int(pool[int(np.argmax(wp))])
         else:
-            rng = np.random.default_rng(request_seed(seed, st.problem.problem_id, "pick"))
+            rng = np.random.default_rng(request_seed(self.seed, st.problem.problem_id, "pick"))
             pick = int(rng.choice(pool, p=wp))
         res.answer, res.correct = res.candidates[pick].answer, res.candidates[pick].correct
-        res.meta.update(stat, finished=int(done.sum()))
+        res.meta.update(self.stats, finished=int(done.sum()))

@@ -147,9 +147,11 @@ def test_a_two_argument_generate_wrapper_gets_n1_requests():
 
 def test_per_prompt_n_gives_the_same_samples_as_n1_requests():
     key = lambda rs: [[(c.text, c.weight) for c in r.candidates] for r in rs]  # noqa: E731
+    slows = []
     for name, opts in (("particle_filtering", {"temperature": 50.0}),
                        ("beam_search", {"beam_width": 2})):
         fast, slow = FakeArithEngine(0.5), _NoPerPromptN(0.5)
+        slows.append(slow)
         a = get_strategy(name, **opts).run(fast, TASK, PROBS, 6, StepOracle(TASK), 1, SPEC)
         b = get_strategy(name, **opts).run(slow, TASK, PROBS, 6, StepOracle(TASK), 1, SPEC)
         assert key(a) == key(b)                              # same seeds -> same rows
@@ -157,7 +159,10 @@ def test_per_prompt_n_gives_the_same_samples_as_n1_requests():
         sent = lambda e: sum(len(p) for p, _, _ in e.calls)  # noqa: E731
         assert sent(fast) <= sent(slow)
     # without per-prompt n the same path is sent once per wanted child
-    assert any(len(set(p)) < len(p) for p, _, _ in slow.calls)
+    assert any(len(set(p)) < len(p) for slow in slows for p, _, _ in slow.calls)
+    # and without ``seeds`` each problem is its own call (its seeds do not depend on the others)
+    assert all(len({q.split("\n")[0] for q in p}) == 1
+               for slow in slows for p, _, _ in slow.calls)
 
 
 def test_logprobs_requested_only_when_the_reward_reads_them():
@@ -260,3 +265,56 @@ def test_separate_reward_engine_overlaps_two_halves_reproducibly(name, opts):
     plain = get_strategy(name, **opts).run(FakeArithEngine(0.4), TASK, PROBS, 4,
                                            StepOracle(TASK), 2, SPEC)
     assert key(flat) == key(plain) and len(off.threads) == 1
+
+
+STEPWISE = [("particle_filtering", {"temperature": 50.0}),
+            ("particle_filtering", {"temperature": 0.5, "resampling": "multinomial",
+                                    "resample_when": "ess", "final_pick": "sample"}),
+            ("beam_search", {"beam_width": 2})]
+
+
+def _rows(res):
+    return [(r.answer, r.correct, [(c.text, c.score, c.weight) for c in r.candidates],
+             r.meta, [c.prompt_tokens for c in r.calls], r.cached_prompt_tokens) for r in res]
+
+
+@pytest.mark.parametrize("name,opts", STEPWISE)
+def test_pipelined_search_gives_the_lockstep_paths(name, opts):
+    from fake_engine import PipelinedFakeEngine
+
+    spec = SamplingSpec(temperature=0.8, max_tokens=20)  # some paths run out of tokens
+    lock = FakeArithEngine(0.4)
+    a = get_strategy(name, **opts).run(lock, TASK, PROBS, 6, StepOracle(TASK), 7, spec)
+    for order_seed in (0, 1):
+        pipe = PipelinedFakeEngine(0.4, order_seed)
+        b = get_strategy(name, **opts).run(pipe, TASK, PROBS, 6, StepOracle(TASK), 7, spec)
+        assert _rows(b) == _rows(a)                      # same paths, scores, weights, ledger
+        # each request asks for its own remaining tokens: never more spent than lock-step
+        assert all(rb.completion_tokens <= ra.completion_tokens for ra, rb in zip(a, b))
+        assert sum(rb.completion_tokens for rb in b) < sum(ra.completion_tokens for ra in a)
+        # no barrier: a problem's step-1 request came back before another problem's step 0
+        # (step 0 is one request per problem: the empty path with n = budget)
+        done_at = {}
+        for k, (pi, _) in enumerate(pipe.order):
+            done_at.setdefault(pi, []).append(k)
+        last_first_step = max(ks[0] for ks in done_at.values())
+        assert any(len(ks) > 1 and ks[1] < last_first_step for ks in done_at.values())
+        assert all(len(p) == 1 for p, _, _ in pipe.calls)     # one request at a time
+    # option pipeline: false keeps the lock-step calls on a pipelined engine
+    off = PipelinedFakeEngine(0.4)
+    c = get_strategy(name, pipeline=False, **opts).run(off, TASK, PROBS, 6, StepOracle(TASK), 7,
+                                                       spec)
+    assert _rows(c) == _rows(a) and not off.order
+    assert max(len(p) for p, _, _ in off.calls) > 1
+
+
+@pytest.mark.parametrize("name,opts", STEPWISE)
+def test_a_problem_gets_the_same_search_alone_or_among_others(name, opts):
+    from fake_engine import PipelinedFakeEngine
+
+    for engine in (FakeArithEngine, PipelinedFakeEngine):
+        together = get_strategy(name, **opts).run(engine(0.4), TASK, PROBS, 4, StepOracle(TASK),
+                                                  3, SPEC)
+        alone = [get_strategy(name, **opts).run(engine(0.4), TASK, [p], 4, StepOracle(TASK), 3,
+                                                SPEC)[0] for p in PROBS[::-1]][::-1]
+        assert _rows(alone) == _rows(together)
