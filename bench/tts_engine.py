@@ -4,7 +4,10 @@
    ``logprob``) ÷ raw ``vllm.LLM.generate`` with the same prompts and sampling parameters on
    the same ``LLM`` (goal ≥ 0.95);
 2. particle filtering tokens/s ÷ best-of-N tokens/s at equal budget (goal ≥ 0.85; oracle PRM,
-   so the ratio measures the step-wise generation, not a reward model). The evaluator asks
+   so the ratio measures the step-wise generation, not a reward model). Particle filtering
+   runs pipelined on the in-process engine (``VLLMEngine.pipeline``); the lock-step search,
+   one engine call per step for all problems (``particle_filtering_lockstep``, option
+   ``pipeline: false``), is measured in the same run as its baseline. The evaluator asks
    for token logprobs only when the reward model reads them, so best-of-N with the logprob
    reward pays for them and particle filtering with the oracle PRM does not; the ratio is
    therefore also reported against best-of-N with the oracle ORM (``best_of_n_oracle``: no
@@ -13,9 +16,9 @@
 The prefix cache is reset before every timed run; runs alternate and the median of
 ``--repeats`` is reported. The policy is trained here with the real trainer
 (``orchestrator.train.loop.train_run``, ~1 min) unless ``--model DIR`` is given — no downloads.
-Writes ``bench/results/tts_engine.json``.
+Writes ``bench/results/tts_engine.json`` (or ``--out``).
 
-    python bench/tts_engine.py [--model DIR] [--budget 16] [--problems 64] [--repeats 5]
+    python bench/tts_engine.py [--model DIR] [--budget 16] [--problems 64] [--repeats 5] [--out F]
 """
 from __future__ import annotations
 
@@ -98,6 +101,7 @@ def main() -> None:
     ap.add_argument("--problems", type=int, default=64)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--out", default=str(RESULTS), help="JSON path (default: %(default)s)")
     ap.add_argument("--no-classifier", action="store_true",
                     help="skip particle filtering with a vLLM classifier PRM (overlap on/off)")
     args = ap.parse_args()
@@ -126,6 +130,7 @@ def main() -> None:
     with con.status("starting vLLM ..."):
         engine = make_engine("vllm", model=str(model), model_id="bench-policy")
     bon, pf = get_strategy("best_of_n"), get_strategy("particle_filtering")
+    pf_lock = get_strategy("particle_filtering", pipeline=False)   # one engine call per step
     logprob, prm = make_reward_model("logprob"), make_reward_model("oracle", task=task, mode="prm")
     llm = engine.llm
 
@@ -142,7 +147,8 @@ def main() -> None:
     orm = make_reward_model("oracle", task=task, mode="orm")
     runs = {"raw": lambda s: raw(s), "best_of_n": lambda s: through(bon, logprob, s),
             "best_of_n_oracle": lambda s: through(bon, orm, s),
-            "particle_filtering": lambda s: through(pf, prm, s)}
+            "particle_filtering": lambda s: through(pf, prm, s),
+            "particle_filtering_lockstep": lambda s: through(pf_lock, prm, s)}
     with con.status("warm-up (first logprobs call compiles) ..."):
         for fn in runs.values():
             fn(10 ** 6)
@@ -171,23 +177,31 @@ def main() -> None:
         "particle_filtering_over_best_of_n": med["particle_filtering"] / med["best_of_n"],
         "particle_filtering_over_best_of_n_oracle":
             med["particle_filtering"] / med["best_of_n_oracle"],
+        "particle_filtering_lockstep_over_best_of_n":
+            med["particle_filtering_lockstep"] / med["best_of_n"],
+        "particle_filtering_pipelined_over_lockstep":
+            med["particle_filtering"] / med["particle_filtering_lockstep"],
         "goals": {"best_of_n_over_raw": 0.95, "particle_filtering_over_best_of_n": 0.85},
         "classifier_prm": overlap,
         "cpu_count": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "load_avg_at_start": load0, "load_avg_at_end": os.getloadavg(),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    tmp = RESULTS.with_suffix(".json.tmp")
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(result, indent=2))
-    os.replace(tmp, RESULTS)
+    os.replace(tmp, out)
     con.print(f"best_of_n / raw vLLM: {result['best_of_n_over_raw']:.3f} (goal ≥ 0.95)")
     con.print(f"particle_filtering / best_of_n: {result['particle_filtering_over_best_of_n']:.3f} "
               f"(goal ≥ 0.85); / best_of_n_oracle (no logprobs either): "
               f"{result['particle_filtering_over_best_of_n_oracle']:.3f}")
+    con.print(f"particle_filtering pipelined / lock-step (same run): "
+              f"{result['particle_filtering_pipelined_over_lockstep']:.3f}; lock-step / best_of_n: "
+              f"{result['particle_filtering_lockstep_over_best_of_n']:.3f}")
     if overlap:
         con.print(f"classifier PRM: overlapped scoring / serial: "
                   f"{overlap['overlap_over_serial']:.3f}")
-    con.print(f"wrote {RESULTS}")
+    con.print(f"wrote {out}")
 
 
 if __name__ == "__main__":
