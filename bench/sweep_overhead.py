@@ -114,8 +114,7 @@ def main(spec_path: str) -> dict:
                   setup_reused_process_s=round(sum(reused) / max(1, len(reused)), 2))
     out = {
         "spec": str(spec_path), "runs": int(len(result.runs)), "sweep_dir": result.sweep_dir,
-        "spec_source": ("bench/specs/quickstart.yaml is examples/quickstart.yaml as committed at "
-                        "9a75dbd (2026-12-02), frozen for back-to-back comparisons"),
+        "spec_source": spec_source(spec_path),
         "status": result.runs.status.value_counts().to_dict(),
         "concurrency": conc, "sweep_wall_s": round(wall, 2),
         "sum_trainer_s": round(float(trainer_s.sum()), 2),
@@ -132,6 +131,17 @@ def main(spec_path: str) -> dict:
         "machine": f"{platform.machine()} {cpus} cores, python {platform.python_version()}",
     }
     return out
+
+
+def spec_source(spec_path: str) -> str:
+    """Where the spec comes from: its leading comment lines (the frozen copies say what they
+    copy and when), else its path."""
+    lines = []
+    for line in Path(spec_path).read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").rstrip())
+    return " ".join(lines) or str(spec_path)
 
 
 if __name__ == "__main__":
