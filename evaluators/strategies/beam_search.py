@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import ProblemResult, engine_sampling, need
+from evaluators.strategies.base import ProblemResult, need
 from evaluators.strategies.stepwise import (
     Path,
     Searcher,
@@ -23,7 +23,6 @@ from evaluators.strategies.stepwise import (
     StepwiseOptions,
     StepwiseStrategy,
     check_positive_int,
-    drive,
     group_identical,
     to_candidate,
 )
@@ -55,16 +54,9 @@ class BeamSearch(StepwiseStrategy):
             raise EvaluatorError(f"beam_search: budget {budget} must be a multiple of option "
                                  f"'beam_width' ({m})")
 
-    def search(self, engine, task, problems, budget, reward, seed, sampling):
-        """Beam search with ``budget`` step samples per step; one result per problem."""
-        sampling = engine_sampling(sampling, reward)
-        o = self.options
-        beams = [_Beams(p, budget, o) for p in problems]
-        drive(engine, task, beams, sampling, seed, o.max_steps, o.step_max_tokens, reward,
-              pipeline=o.pipeline)
-        for b in beams:
-            b.finish(task)
-        return [b.state.result for b in beams]
+    def searcher(self, problem, budget, seed):
+        """The beams of ``problem``."""
+        return _Beams(problem, budget, self.options)
 
 
 class _Beams(Searcher):

@@ -18,14 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from evaluators.strategies import register_strategy
-from evaluators.strategies.base import ProblemResult, engine_sampling, need, request_seed
+from evaluators.strategies.base import ProblemResult, need, request_seed
 from evaluators.strategies.stepwise import (
     Path,
     Searcher,
     StepState,
     StepwiseOptions,
     StepwiseStrategy,
-    drive,
     effective_sample_size,
     finite_positive,
     group_identical,
@@ -65,16 +64,9 @@ class ParticleFiltering(StepwiseStrategy):
 
     Options = PFOptions
 
-    def search(self, engine, task, problems, budget, reward, seed, sampling):
-        """Run ``budget`` particles per problem; one :class:`ProblemResult` per problem."""
-        sampling = engine_sampling(sampling, reward)
-        o = self.options
-        filters = [_Filter(p, budget, o, seed) for p in problems]
-        drive(engine, task, filters, sampling, seed, o.max_steps, o.step_max_tokens, reward,
-              pipeline=o.pipeline)
-        for f in filters:
-            f.finish(task)
-        return [f.state.result for f in filters]
+    def searcher(self, problem, budget, seed):
+        """The particle population of ``problem``."""
+        return _Filter(problem, budget, self.options, seed)
 
 
 class _Filter(Searcher):

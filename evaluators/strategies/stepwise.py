@@ -44,6 +44,7 @@ from evaluators.strategies.base import (
     PrefixLedger,
     ProblemResult,
     Strategy,
+    engine_sampling,
     need,
     request_seed,
     score_batches,
@@ -185,7 +186,8 @@ def grow(engine, task, states, plans, got, step: int, max_steps: int, reward):
 class Searcher:
     """One problem's step-wise search, driven by :func:`drive`: ``wants()`` returns the
     ``(path, k)`` requests of its next step (empty when it is done), ``take(children, step)``
-    consumes their children. ``state`` holds its result, ledger and prompt ids."""
+    consumes their children, ``finish(task)`` fills in its result. ``state`` holds its result,
+    ledger and prompt ids."""
 
     state: StepState
 
@@ -195,6 +197,10 @@ class Searcher:
 
     def take(self, children: list[list[Path]], step: int) -> None:
         """Consume the children of the requests :meth:`wants` returned."""
+        raise NotImplementedError
+
+    def finish(self, task) -> None:
+        """Fill in the result's candidates, answer and meta once the search is over."""
         raise NotImplementedError
 
 
@@ -387,14 +393,15 @@ class StepwiseOptions(Options):
 class StepwiseStrategy(Strategy):
     """Base of strategies that grow answers step by step, scored by a process reward model.
 
-    ``run`` checks its arguments and calls ``search`` (the subclass's algorithm). When the
+    ``run`` checks its arguments and calls ``search``, which runs one ``searcher`` (the
+    subclass's algorithm for one problem) per problem through :func:`drive`. When the
     reward model runs on an engine of its own (``separate_engine``, e.g. the vLLM classifier)
     and option ``overlap_reward`` is on, the problems are searched as two halves in two
     threads that share the policy engine and the reward model, each behind a lock: while one
     half's steps are scored, the other half's next step is generated, so neither engine
-    waits for the other. Each half is a fixed, contiguous part of the problem list and each
-    engine call holds one half's requests only, so the rows stay reproducible for a fixed
-    problem list (they differ from a run without the overlap, whose calls hold all problems).
+    waits for the other. Seeds are per problem, so the paths are those of a run without the
+    overlap (the tokens spent can differ a little: a lock-step call's shared ``max_tokens`` is
+    the largest remaining budget among the problems it holds).
     """
 
     needs_reward = True
@@ -414,7 +421,19 @@ class StepwiseStrategy(Strategy):
             return parts[0].result() + parts[1].result()
 
     def search(self, engine, task, problems, budget, reward, seed, sampling):
-        """The search itself (subclasses); arguments already checked."""
+        """The search itself (arguments already checked): one :meth:`searcher` per problem,
+        run by :func:`drive`, then each one's ``finish``."""
+        sampling = engine_sampling(sampling, reward)
+        o = self.options
+        searchers = [self.searcher(p, budget, seed) for p in problems]
+        drive(engine, task, searchers, sampling, seed, o.max_steps, o.step_max_tokens, reward,
+              pipeline=o.pipeline)
+        for s in searchers:
+            s.finish(task)
+        return [s.state.result for s in searchers]
+
+    def searcher(self, problem, budget: int, seed: int) -> Searcher:
+        """One problem's search (subclasses)."""
         raise NotImplementedError
 
 

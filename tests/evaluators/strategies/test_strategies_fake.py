@@ -265,6 +265,9 @@ def test_separate_reward_engine_overlaps_two_halves_reproducibly(name, opts):
     plain = get_strategy(name, **opts).run(FakeArithEngine(0.4), TASK, PROBS, 4,
                                            StepOracle(TASK), 2, SPEC)
     assert key(flat) == key(plain) and len(off.threads) == 1
+    # per-problem seeds: the overlapped halves find the paths of the search over all problems
+    paths = lambda rs: [(r.answer, [c.text for c in r.candidates]) for r in rs]  # noqa: E731
+    assert paths(res) == paths(flat)
 
 
 STEPWISE = [("particle_filtering", {"temperature": 50.0}),
