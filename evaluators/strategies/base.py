@@ -137,24 +137,28 @@ def request_seed(seed: int, problem_id: str, *parts) -> int:
 
 
 class PrefixLedger:
-    """Counts cached prompt tokens under the ideal-prefix-cache rule (see module docstring)."""
+    """Counts cached prompt tokens under the ideal-prefix-cache rule (see module docstring).
+
+    The sequences seen so far are kept in a trie of token ids, so the longest prefix a prompt
+    shares with any of them is one walk down the trie (O(prompt length), not O(sequences seen
+    × length): step-wise search records every particle's every step)."""
 
     def __init__(self):
-        self._seen: list[tuple[int, ...]] = []
+        self._root: dict = {}
 
     def record(self, prompt_ids: Sequence[int], completion_ids: Sequence[int]) -> GenCall:
         """Register one generated sequence and return its :class:`GenCall`."""
-        prompt = tuple(prompt_ids)
-        best = 0
-        for s in self._seen:
-            m, lim = 0, min(len(s), len(prompt))
-            while m < lim and s[m] == prompt[m]:
-                m += 1
-            best = max(best, m)
-            if best == len(prompt):
+        prompt = list(prompt_ids)
+        node, best = self._root, 0
+        for t in prompt:
+            node = node.get(t)
+            if node is None:
                 break
+            best += 1
         cached = min(best, max(0, len(prompt) - 1))
-        self._seen.append(prompt + tuple(completion_ids[:-1]))
+        node = self._root
+        for t in prompt + list(completion_ids[:-1]):
+            node = node.setdefault(t, {})
         return GenCall(len(prompt), len(completion_ids), cached)
 
 

@@ -321,3 +321,28 @@ def test_a_problem_gets_the_same_search_alone_or_among_others(name, opts):
         alone = [get_strategy(name, **opts).run(engine(0.4), TASK, [p], 4, StepOracle(TASK), 3,
                                                 SPEC)[0] for p in PROBS[::-1]][::-1]
         assert _rows(alone) == _rows(together)
+
+
+def test_prefix_ledger_counts_the_longest_prefix_shared_with_any_earlier_sequence():
+    import random
+
+    from evaluators.strategies.base import PrefixLedger
+
+    rng = random.Random(5)
+    ledger, seen = PrefixLedger(), []
+    for _ in range(300):
+        base = list(rng.choice(seen)) if seen and rng.random() < 0.8 else []
+        prompt = base[:rng.randint(0, len(base))] + [rng.randrange(4)
+                                                     for _ in range(rng.randint(0, 6))]
+        completion = [rng.randrange(4) for _ in range(rng.randint(0, 5))]
+        # brute force: longest common prefix with every earlier prompt + completion[:-1]
+        best = 0
+        for s in seen:
+            m = 0
+            while m < min(len(s), len(prompt)) and s[m] == prompt[m]:
+                m += 1
+            best = max(best, m)
+        call = ledger.record(prompt, completion)
+        assert (call.prompt_tokens, call.completion_tokens, call.cached_prompt_tokens) == \
+            (len(prompt), len(completion), min(best, max(0, len(prompt) - 1)))
+        seen.append(prompt + completion[:-1])
