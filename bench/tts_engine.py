@@ -14,8 +14,10 @@
    logprobs either), which compares the generation patterns alone.
 
 The prefix cache is reset before every timed run; runs alternate and the median of
-``--repeats`` is reported. The policy is trained here with the real trainer
-(``orchestrator.train.loop.train_run``, ~1 min) unless ``--model DIR`` is given — no downloads.
+``--repeats`` is reported, and beside it each ratio taken within every repeat, then its median
+over repeats (``paired_median_ratios``; steadier on a shared box). The policy is trained here
+with the real trainer (``orchestrator.train.loop.train_run``, ~1 min) unless ``--model DIR`` is
+given — no downloads.
 Writes ``bench/results/tts_engine.json`` (or ``--out``).
 
     python bench/tts_engine.py [--model DIR] [--budget 16] [--problems 64] [--repeats 5] [--out F]
@@ -181,6 +183,13 @@ def main() -> None:
             med["particle_filtering_lockstep"] / med["best_of_n"],
         "particle_filtering_pipelined_over_lockstep":
             med["particle_filtering"] / med["particle_filtering_lockstep"],
+        # the same ratios taken within each repeat (adjacent runs share the box's state), then
+        # the median over repeats: steadier than a ratio of medians on a shared, noisy box
+        "paired_median_ratios": {
+            f"{a}_over_{b}": statistics.median(x / y for x, y in zip(rates[a], rates[b]))
+            for a, b in (("best_of_n", "raw"), ("particle_filtering", "best_of_n"),
+                         ("particle_filtering", "best_of_n_oracle"),
+                         ("particle_filtering", "particle_filtering_lockstep"))},
         "goals": {"best_of_n_over_raw": 0.95, "particle_filtering_over_best_of_n": 0.85},
         "classifier_prm": overlap,
         "cpu_count": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -195,6 +204,8 @@ def main() -> None:
     con.print(f"particle_filtering / best_of_n: {result['particle_filtering_over_best_of_n']:.3f} "
               f"(goal ≥ 0.85); / best_of_n_oracle (no logprobs either): "
               f"{result['particle_filtering_over_best_of_n_oracle']:.3f}")
+    con.print("paired (median over repeats of each repeat's ratio): " + ", ".join(
+        f"{k} {v:.3f}" for k, v in result["paired_median_ratios"].items()))
     con.print(f"particle_filtering pipelined / lock-step (same run): "
               f"{result['particle_filtering_pipelined_over_lockstep']:.3f}; lock-step / best_of_n: "
               f"{result['particle_filtering_lockstep_over_best_of_n']:.3f}")
