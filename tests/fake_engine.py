@@ -102,7 +102,7 @@ class PipelinedFakeEngine(FakeArithEngine):
 
     def __init__(self, p_err: float = 0.3, order_seed: int = 0):
         super().__init__(p_err)
-        self.rng, self.order, self.max_live = random.Random(order_seed), [], 0
+        self.rng, self.order = random.Random(order_seed), []
 
     def pipeline(self, requests, sampling, on_done):
         """Run ``requests`` and the follow-ups ``on_done`` returns, in random finish order."""
@@ -110,7 +110,6 @@ class PipelinedFakeEngine(FakeArithEngine):
 
         live = list(requests)
         while live:
-            self.max_live = max(self.max_live, len(live))
             r = live.pop(self.rng.randrange(len(live)))
             spec = replace(sampling, n=r.n, max_tokens=r.max_tokens, seed=r.seed)
             samples = self.generate([r.prompt], spec, seeds=None if r.seed is None else [r.seed])[0]

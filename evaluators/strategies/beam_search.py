@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from evaluators.errors import EvaluatorError
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import ProblemResult, need
+from evaluators.strategies.steps import Path, Searcher, StepState
 from evaluators.strategies.stepwise import (
-    Path,
-    Searcher,
-    StepState,
     StepwiseOptions,
     StepwiseStrategy,
     check_positive_int,

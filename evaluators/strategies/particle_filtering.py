@@ -19,10 +19,8 @@ import numpy as np
 
 from evaluators.strategies import register_strategy
 from evaluators.strategies.base import ProblemResult, need, request_seed
+from evaluators.strategies.steps import Path, Searcher, StepState
 from evaluators.strategies.stepwise import (
-    Path,
-    Searcher,
-    StepState,
     StepwiseOptions,
     StepwiseStrategy,
     effective_sample_size,

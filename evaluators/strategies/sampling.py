@@ -31,7 +31,7 @@ from evaluators.strategies.base import (
     score_candidates,
     split_steps,
 )
-from evaluators.strategies.stepwise import prompt_ids_of
+from evaluators.strategies.steps import prompt_ids_of
 
 
 def _tie_rng(seed: int, problem_id: str) -> np.random.Generator:

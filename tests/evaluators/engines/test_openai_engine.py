@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+from dataclasses import replace
+
 import httpx
 import pytest
 
@@ -89,6 +91,16 @@ def test_generate_text_and_token_prompts(engine):
     assert [s.token_ids for s in by_ids[1]] == [s.token_ids for s in out[1]]
     assert len({tuple(s.token_ids) for o in out for s in o}) > 1
     assert engine.n_params > 0 and engine.shape.n_layers >= 1
+
+
+def test_seeds_give_each_prompt_its_own_request_seed(engine):
+    sp = SamplingSpec(n=2, temperature=2.0, max_tokens=12)
+    both = engine.generate([PROMPT, PROMPT], sp, seeds=[4096, 8192])
+    alone = [engine.generate([PROMPT], replace(sp, seed=s))[0] for s in (4096, 8192)]
+    assert [[x.token_ids for x in o] for o in both] == [[x.token_ids for x in o] for o in alone]
+    assert [x.text for x in both[0]] != [x.text for x in both[1]]
+    with pytest.raises(EvaluatorError, match="one integer per prompt"):
+        engine.generate([PROMPT], sp, seeds=[1, 2])
 
 
 def test_server_tokenize_endpoint(server, engine):

@@ -500,6 +500,9 @@ TTS_CASES = [
      "uses no reward model"),
     ("strategy-reward-name", lambda t: _tts(t, strategies=[{"name": "best_of_n", "reward_models": ["x"]}]),
      "spec.strategies[0].reward_models[0]: unknown reward model 'x'"),
+    ("strategy-pipeline-option", lambda t: _tts(t, strategies=[
+        {"name": "particle_filtering", "options": {"pipeline": "yes"}}]),
+     "option 'pipeline' must be true or false, got 'yes'"),
     ("engine-name", lambda t: _tts(t, engine={"name": "nope"}), "spec.engine.name: unknown engine 'nope'"),
     ("engine-option", lambda t: _tts(t, engine={"options": {"bogus": 1}}), "spec.engine.options.bogus"),
     ("engine-bool-option", lambda t: _tts(t, engine={"options": {"enable_prefix_caching": 1}}),
