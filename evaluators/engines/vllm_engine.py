@@ -60,13 +60,16 @@ def eager_from_env() -> bool:
 
 def to_vllm_params(sampling: SamplingSpec, request_seed: int | None):
     """Translate a :class:`SamplingSpec` into ``vllm.SamplingParams``."""
-    from vllm import SamplingParams
+    from vllm.sampling_params import SamplingParams  # not ``vllm``'s lazy __getattr__
 
     return SamplingParams(
         n=sampling.n, temperature=sampling.temperature, top_p=sampling.top_p,
         max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
         include_stop_str_in_output=sampling.include_stop, seed=request_seed,
-        logprobs=0 if sampling.logprobs else None)
+        logprobs=0 if sampling.logprobs else None,
+        # every caller gives each request its own params object, so vLLM's per-request deep
+        # copy (a third of add_request's time in particle filtering, measured) is not needed
+        skip_clone=True)
 
 
 def samples_of(output, want_logprobs: bool) -> list[Sample]:
@@ -193,11 +196,9 @@ class VLLMEngine(_TokenizerMixin):
             return []
         ns = check_n_per_prompt(n_per_prompt, len(prompts))
         seeds = request_seeds(sampling, len(prompts), ns, seeds)
-        if sampling.seed is None and ns is None and all(s is None for s in seeds):
-            params = to_vllm_params(sampling, None)
-        else:
-            params = [to_vllm_params(replace(sampling, n=ns[i]) if ns else sampling, s)
-                      for i, s in enumerate(seeds)]
+        # one params object per prompt, never shared: vLLM then skips its per-request deep copy
+        params = [to_vllm_params(replace(sampling, n=ns[i]) if ns else sampling, s)
+                  for i, s in enumerate(seeds)]
         outs = self.llm.generate([_as_vllm_prompt(p) for p in prompts], params, use_tqdm=False)
         return [samples_of(o, sampling.logprobs) for o in outs]
 
