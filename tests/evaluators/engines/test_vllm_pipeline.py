@@ -84,3 +84,32 @@ def test_stepwise_pipelined_gives_the_lockstep_paths(local_engine, name, opts):
     assert key(pipe) == key(lock)
     assert all(b.completion_tokens <= a.completion_tokens for a, b in zip(lock, pipe))
     assert sum(len(r.candidates) for r in pipe) >= len(problems)
+
+
+def test_text_decoded_once_equals_vllms_own_detokenizer(local_engine):
+    # without stop strings vLLM does not detokenize (engine_detokenizes) and each sample is
+    # decoded once at the end; the texts must be vLLM's own, token for token the same samples
+    from evaluators.engines.vllm_engine import engine_detokenizes, to_vllm_params
+
+    sp = SamplingSpec(n=6, temperature=1.5, max_tokens=40, logprobs=True)
+    assert not engine_detokenizes(sp) and engine_detokenizes(replace(sp, stop=("\n",)))
+    seeds = [11, 5000]
+    ours = local_engine.generate(PROMPTS, sp, seeds=seeds)
+    params = [to_vllm_params(sp, s) for s in seeds]
+    assert not any(p.detokenize for p in params)
+    for p in params:
+        p.detokenize = True                                  # vLLM's default
+    ref = local_engine.llm.generate(PROMPTS, params, use_tqdm=False)
+    piped = {}
+    local_engine.pipeline([Request(p, 6, s, 40, i) for i, (p, s) in enumerate(zip(PROMPTS, seeds))],
+                          sp, lambda r, samples: piped.setdefault(r.tag, samples) and [])
+    texts = 0
+    for i, (o, r) in enumerate(zip(ours, ref)):
+        assert [s.token_ids for s in o] == [list(c.token_ids) for c in r.outputs]
+        assert [s.text for s in o] == [c.text for c in r.outputs]
+        assert [s.text for s in piped[i]] == [c.text for c in r.outputs]
+        for s, c in zip(o, r.outputs):
+            assert s.logprobs == pytest.approx([d[t].logprob for t, d in zip(c.token_ids,
+                                                                              c.logprobs)])
+        texts += sum(bool(c.text) for c in r.outputs)
+    assert texts >= 6                                        # real text was compared
