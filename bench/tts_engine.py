@@ -2,7 +2,10 @@
 
 1. best-of-N completion tokens/s through ``evaluators`` (strategy ``best_of_n``, reward
    ``logprob``) ÷ raw ``vllm.LLM.generate`` with the same prompts and sampling parameters on
-   the same ``LLM`` (goal ≥ 0.95);
+   the same ``LLM`` (goal ≥ 0.95). Those parameters are the evaluator's: without stop strings
+   vLLM does not detokenize while decoding (``engine_detokenizes``); ``raw_detokenized`` is
+   the same call with vLLM's default ``detokenize=True``, and ``raw_over_raw_detokenized``
+   what that saves;
 2. particle filtering tokens/s ÷ best-of-N tokens/s at equal budget (goal ≥ 0.85; oracle PRM,
    so the ratio measures the step-wise generation, not a reward model). Particle filtering
    runs pipelined on the in-process engine (``VLLMEngine.pipeline``); the lock-step search,
@@ -12,6 +15,10 @@
    reward pays for them and particle filtering with the oracle PRM does not; the ratio is
    therefore also reported against best-of-N with the oracle ORM (``best_of_n_oracle``: no
    logprobs either), which compares the generation patterns alone.
+
+3. where the time goes (``where_time_goes``, 3 more repeats): each run's wall time split into
+   the engine's steps, request submission (vLLM's ``add_request``) and the strategy's own work,
+   with the number of requests — what separates particle filtering from best-of-N.
 
 The prefix cache is reset before every timed run; runs alternate and the median of
 ``--repeats`` is reported, and beside it each ratio taken within every repeat, then its median
@@ -88,6 +95,58 @@ def classifier_overlap(con, engine, task, problems, sampling, args, reset) -> di
             "overlap_over_serial": med["overlap"] / med["serial"]}
 
 
+def where_time_goes(con, engine, runs: dict, repeats: int) -> dict:
+    """Wall time of each run in ``runs`` split into the engine's own steps
+    (``LLMEngine.step``: waiting for and collecting the engine core's outputs), request
+    submission (``LLMEngine.add_request``: vLLM's input processing and the send to the core)
+    and the rest (the strategy's own work between calls), with the number of requests; medians
+    over ``repeats``. On the 2-core box the engine core shares its CPU with this process, so the
+    time outside ``step`` is not hidden behind generation."""
+    eng = engine.llm.llm_engine
+    acc = {"step_s": 0.0, "add_request_s": 0.0, "requests": 0}
+    add0, step0 = eng.add_request, eng.step
+
+    def add(*a, **k):
+        t = time.perf_counter()
+        try:
+            return add0(*a, **k)
+        finally:
+            acc["add_request_s"] += time.perf_counter() - t
+            acc["requests"] += 1
+
+    def step():
+        t = time.perf_counter()
+        try:
+            return step0()
+        finally:
+            acc["step_s"] += time.perf_counter() - t
+
+    eng.add_request, eng.step = add, step
+    out: dict[str, dict[str, list]] = {k: {} for k in runs}
+    try:
+        for rep in range(repeats):
+            for name, fn in runs.items():
+                engine.reset_prefix_cache()
+                acc.update(step_s=0.0, add_request_s=0.0, requests=0)
+                _, wall = _timed(lambda: fn(5000 + rep))
+                row = dict(acc, wall_s=wall, rest_s=wall - acc["step_s"] - acc["add_request_s"])
+                for k, v in row.items():
+                    out[name].setdefault(k, []).append(v)
+    finally:
+        del eng.add_request, eng.step          # back to the class's methods
+    # the repeat with the median wall time, whole (medians taken part by part would not add up)
+    med = {}
+    for name, d in out.items():
+        walls = d["wall_s"]
+        i = sorted(range(len(walls)), key=walls.__getitem__)[len(walls) // 2]
+        med[name] = {k: v[i] for k, v in d.items()}
+    for name, m in med.items():
+        con.print(f"where the time goes, {name:>20s}: wall {m['wall_s']:.2f} s = engine steps "
+                  f"{m['step_s']:.2f} + add_request {m['add_request_s']:.2f} "
+                  f"({m['requests']:.0f} requests) + rest {m['rest_s']:.2f}")
+    return med
+
+
 def _timed(fn):
     t0 = time.perf_counter()
     out = fn()
@@ -142,12 +201,22 @@ def main() -> None:
         outs = llm.generate(prompts, params, use_tqdm=False)
         return sum(len(c.token_ids) for o in outs for c in o.outputs)
 
+    def raw_detokenized(seed: int) -> int:
+        # vLLM's default: detokenize while decoding (the evaluator's params turn it off when no
+        # stop string needs the text, and decode each finished sample once)
+        spec = replace(sampling, n=args.budget, seed=seed)
+        params = [to_vllm_params(spec, s) for s in request_seeds(spec, len(prompts))]
+        for p in params:
+            p.detokenize = True
+        outs = llm.generate(prompts, params, use_tqdm=False)
+        return sum(len(c.token_ids) for o in outs for c in o.outputs)
+
     def through(strategy, reward, seed: int) -> int:
         res = strategy.run(engine, task, problems, args.budget, reward, seed, sampling)
         return sum(r.completion_tokens for r in res)
 
     orm = make_reward_model("oracle", task=task, mode="orm")
-    runs = {"raw": lambda s: raw(s), "best_of_n": lambda s: through(bon, logprob, s),
+    runs = {"raw": lambda s: raw(s), "raw_detokenized": raw_detokenized, "best_of_n": lambda s: through(bon, logprob, s),
             "best_of_n_oracle": lambda s: through(bon, orm, s),
             "particle_filtering": lambda s: through(pf, prm, s),
             "particle_filtering_lockstep": lambda s: through(pf_lock, prm, s)}
@@ -163,6 +232,8 @@ def main() -> None:
             rates[name].append(n_tok / secs)
             tokens[name].append(n_tok)
             con.print(f"repeat {rep}: {name:>20s} {n_tok:7d} tokens {secs:6.2f} s {n_tok / secs:8.0f} tok/s")
+    breakdown = where_time_goes(con, engine, {k: runs[k] for k in (
+        "best_of_n_oracle", "particle_filtering", "particle_filtering_lockstep")}, 3)
     overlap = {} if args.no_classifier else classifier_overlap(
         con, engine, task, problems, sampling, args, reset=engine.reset_prefix_cache)
     engine.shutdown()
@@ -189,8 +260,10 @@ def main() -> None:
             f"{a}_over_{b}": statistics.median(x / y for x, y in zip(rates[a], rates[b]))
             for a, b in (("best_of_n", "raw"), ("particle_filtering", "best_of_n"),
                          ("particle_filtering", "best_of_n_oracle"),
-                         ("particle_filtering", "particle_filtering_lockstep"))},
+                         ("particle_filtering", "particle_filtering_lockstep"),
+                         ("raw", "raw_detokenized"))},
         "goals": {"best_of_n_over_raw": 0.95, "particle_filtering_over_best_of_n": 0.85},
+        "where_time_goes": breakdown,
         "classifier_prm": overlap,
         "cpu_count": os.cpu_count(), "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "load_avg_at_start": load0, "load_avg_at_end": os.getloadavg(),

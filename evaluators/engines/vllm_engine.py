@@ -23,6 +23,11 @@ have all finished their step is resampled and sent on while the other problems' 
 still decoding, instead of every problem waiting for the slowest step of the whole call (the
 actor engine has no ``pipeline``; strategies fall back to one call per step there).
 
+Detokenization: vLLM detokenizes while it decodes only when the request has stop strings (which
+need the text); otherwise ``samples_of`` decodes each finished sample once with the model's
+tokenizer, as vLLM's detokenizer would (tested equal on real vLLM). With logprobs on, vLLM also
+decodes every logprob's token, so this is most of best-of-n's main-process work saved.
+
 ``SCALELAB_VLLM_EAGER=1`` in the environment starts every engine with ``enforce_eager=True``
 (no torch.compile): measured on the 2-core CPU box, ``LLM()`` starts in 18 s instead of 26 s
 (47 s the first time a model shape is compiled) and generates ~15-20 % fewer tokens/s. The test
