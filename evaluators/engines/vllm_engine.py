@@ -72,6 +72,8 @@ def to_vllm_params(sampling: SamplingSpec, request_seed: int | None):
         max_tokens=sampling.max_tokens, stop=list(sampling.stop) or None,
         include_stop_str_in_output=sampling.include_stop, seed=request_seed,
         logprobs=0 if sampling.logprobs else None,
+        # logprobs as flat lists, not a dict of Logprob objects per token (read by samples_of)
+        flat_logprobs=bool(sampling.logprobs),
         # without stop strings nothing needs text while decoding: vLLM then skips its
         # per-token incremental detokenizer and the decoding of every logprob's token, and
         # samples_of decodes each finished sample once (engine_detokenizes)
@@ -96,8 +98,7 @@ def samples_of(output, want_logprobs: bool, decode: Callable[[list[int]], str] |
     for c in output.outputs:
         ids = list(c.token_ids)
         text = c.text if decode is None else decode(ids)
-        lps = [next(iter(d.values())).logprob if len(d) == 1 else d[t].logprob
-               for t, d in zip(ids, c.logprobs)] if (want_logprobs and c.logprobs) else []
+        lps = _sampled_logprobs(ids, c.logprobs) if (want_logprobs and c.logprobs) else []
         stop_reason = c.stop_reason if isinstance(c.stop_reason, str) else None
         if c.finish_reason == "length":
             finish = "length"
@@ -109,6 +110,16 @@ def samples_of(output, want_logprobs: bool, decode: Callable[[list[int]], str] |
                           finish_reason=finish, stop_reason=stop_reason,
                           prompt_token_ids=prompt_ids, meta={"cached_prompt_tokens": cached}))
     return out
+
+
+def _sampled_logprobs(ids: list[int], lp) -> list[float]:
+    """The sampled token's logprob at each position, from vLLM's ``FlatLogprobs`` (each
+    position's entries start with the sampled token's) or a list of per-position dicts."""
+    if hasattr(lp, "start_indices"):
+        flat = lp.logprobs
+        return [flat[i] for i in lp.start_indices]
+    return [next(iter(d.values())).logprob if len(d) == 1 else d[t].logprob
+            for t, d in zip(ids, lp)]
 
 
 def _as_vllm_prompt(p: Prompt):

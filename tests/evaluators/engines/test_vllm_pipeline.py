@@ -86,9 +86,10 @@ def test_stepwise_pipelined_gives_the_lockstep_paths(local_engine, name, opts):
     assert sum(len(r.candidates) for r in pipe) >= len(problems)
 
 
-def test_text_decoded_once_equals_vllms_own_detokenizer(local_engine):
+def test_text_decoded_once_and_flat_logprobs_equal_vllms_defaults(local_engine):
     # without stop strings vLLM does not detokenize (engine_detokenizes) and each sample is
-    # decoded once at the end; the texts must be vLLM's own, token for token the same samples
+    # decoded once at the end; logprobs come as flat lists: texts and logprobs must be those of
+    # vLLM's defaults (detokenize, a dict per position), token for token the same samples
     from evaluators.engines.vllm_engine import engine_detokenizes, to_vllm_params
 
     sp = SamplingSpec(n=6, temperature=1.5, max_tokens=40, logprobs=True)
@@ -97,8 +98,9 @@ def test_text_decoded_once_equals_vllms_own_detokenizer(local_engine):
     ours = local_engine.generate(PROMPTS, sp, seeds=seeds)
     params = [to_vllm_params(sp, s) for s in seeds]
     assert not any(p.detokenize for p in params)
-    for p in params:
-        p.detokenize = True                                  # vLLM's default
+    assert all(p.flat_logprobs for p in params)
+    for p in params:                                         # vLLM's defaults
+        p.detokenize, p.flat_logprobs = True, False
     ref = local_engine.llm.generate(PROMPTS, params, use_tqdm=False)
     piped = {}
     local_engine.pipeline([Request(p, 6, s, 40, i) for i, (p, s) in enumerate(zip(PROMPTS, seeds))],
