@@ -16,7 +16,7 @@
    therefore also reported against best-of-N with the oracle ORM (``best_of_n_oracle``: no
    logprobs either), which compares the generation patterns alone.
 
-3. where the time goes (``where_time_goes``, 3 more repeats): each run's wall time split into
+3. where the time goes (``where_time_goes``, 5 more repeats): each run's wall time split into
    the engine's steps, request submission (vLLM's ``add_request``) and the strategy's own work,
    with the number of requests — what separates particle filtering from best-of-N.
 
@@ -233,7 +233,7 @@ def main() -> None:
             tokens[name].append(n_tok)
             con.print(f"repeat {rep}: {name:>20s} {n_tok:7d} tokens {secs:6.2f} s {n_tok / secs:8.0f} tok/s")
     breakdown = where_time_goes(con, engine, {k: runs[k] for k in (
-        "best_of_n_oracle", "particle_filtering", "particle_filtering_lockstep")}, 3)
+        "best_of_n_oracle", "particle_filtering", "particle_filtering_lockstep")}, 5)
     overlap = {} if args.no_classifier else classifier_overlap(
         con, engine, task, problems, sampling, args, reset=engine.reset_prefix_cache)
     engine.shutdown()
