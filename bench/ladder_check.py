@@ -6,9 +6,11 @@
 Point 3 (training law), from the sweep's stored runs (``runs.parquet``, WSD trunks excluded as
 in the report): sizes and the N range, token budgets, final val loss falling with N at every D
 and with D at every N, ``chinchilla`` fitted with a bootstrap (E, alpha, beta, 95 % intervals and
-their half-widths relative to the estimates), the same form refitted without the largest size
-predicting that size's final losses (relative errors), and the verdict of the fit audit the
-report shows (:func:`orchestrator.report.analysis.fit_law`, i.e. :func:`laws.audit`).
+their half-widths relative to the estimates; the residuals' rms and their mean per size, where a
+shape effect the form lacks shows as a size whose runs all sit on one side of the law), the same
+form refitted without the largest size predicting that size's final losses (relative errors),
+and the verdict of the fit audit the report shows (:func:`orchestrator.report.analysis.fit_law`,
+i.e. :func:`laws.audit`).
 
 Point 4 (test time), from ``tts.parquet`` through the report's own aggregation
 (:func:`orchestrator.report.analysis.fit_tts`, i.e. :func:`laws.tts_frontier`): pass@1 per N
@@ -81,6 +83,14 @@ def chinchilla(pts: pd.DataFrame, bootstrap: int, seed: int) -> dict:
            "bootstrap": bootstrap}
     out["ci_rel_halfwidth"] = {k: (b - a) / 2 / abs(out["params"][k]) if out["params"][k] else None
                                for k, (a, b) in out["ci95"].items()}
+    # residuals (loss - fit) / loss: noise shows as scatter, a shape effect the form lacks as a
+    # size whose runs all sit on one side of the law (the bootstrap then widens the intervals)
+    rel = (pts["loss"].to_numpy(float) - np.asarray(fit.predict(pts[["N", "D"]]), float)) \
+        / pts["loss"].to_numpy(float)
+    res = pts.assign(rel=rel)
+    out["residual_rms"] = float(np.sqrt(np.mean(rel ** 2)))
+    out["residual_mean_by_size"] = {f"N={n:.0f}": round(float(g["rel"].mean()), 5)
+                                    for n, g in res.groupby("N")}
     return out
 
 
@@ -190,6 +200,8 @@ def show(rec: dict) -> None:
         lo, hi = ch["ci95"][k]
         print(f"chinchilla {k:>5} = {ch['params'][k]:.4g}  95% CI [{lo:.4g}, {hi:.4g}]  "
               f"half-width {100 * ch['ci_rel_halfwidth'][k]:.1f}% of estimate")
+    print(f"chinchilla residuals: rms {100 * ch['residual_rms']:.2f}% of the loss; mean per size "
+          + ", ".join(f"{k}: {100 * v:+.2f}%" for k, v in ch["residual_mean_by_size"].items()))
     print(f"backtest (fit without N={bt['held_out_N']:.0f}): max |error| {100 * bt['max_abs_rel_error']:.2f}%, "
           f"mean {100 * bt['mean_abs_rel_error']:.2f}%  "
           + ", ".join(f"D={p['D']:.0f}: {100 * p['rel_error']:+.2f}%" for p in bt["points"]))
