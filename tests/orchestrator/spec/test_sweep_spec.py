@@ -149,3 +149,20 @@ def test_quickstart_example_is_valid():
     assert all(sum(1 for r in runs if r.parent_run_id and (r.width, r.depth) == s) >= 3 for s in sizes)
     assert len(budgets) >= 3
     assert SweepSpec.from_dict(__import__("yaml").safe_load(spec.to_yaml())) == spec
+
+
+def test_long_ladder_example_is_what_its_comments_say():
+    """examples/ladder_long.yaml: one depth for every size (the shape effect it avoids), >= 5
+    sizes over >= 16x in N, >= 3 budgets each, 4x the quickstart's largest budget, same data."""
+    from orchestrator.train.model import param_counts
+
+    spec = SweepSpec.from_yaml(REPO / "examples" / "ladder_long.yaml")
+    quick = SweepSpec.from_yaml(REPO / "examples" / "quickstart.yaml")
+    runs = spec.expand(20)
+    sizes = {(r.width, r.depth) for r in runs}
+    assert {d for _, d in sizes} == {1} and len(sizes) == 5
+    ns = sorted(param_counts(w, d, spec.model.head_dim, 1024)[0] for w, d in sizes)
+    assert ns[0] == 13408 and ns[-1] == 317920          # 23.7x, as the comments say
+    assert all(sum(1 for r in runs if r.parent_run_id and (r.width, r.depth) == s) >= 3 for s in sizes)
+    assert max(spec.tokens.D) == 4 * max(quick.tokens.D)
+    assert spec.data == quick.data and spec.lr == quick.lr and spec.schedule == quick.schedule
