@@ -18,7 +18,15 @@
   — but whose parameters differ by more than 5 % (internal units, relative to 1 + |value|):
   several basins fit the data equally;
 * **huber** — the answer after refitting with the Huber delta x10 and /10;
-* **a** — the N*(C) exponent of approach 3 (the law's own frontier, exact FLOPs) with its CI.
+* **a** — the N*(C) exponent of approach 3 (the law's own frontier, exact FLOPs) with its CI;
+* **size_offsets** — sizes the law misses on one side: a one-way ANOVA of the log residuals
+  grouped by size (sizes within 5 % of each other share a group; at least 3 sizes with 2+ runs
+  each) asks whether the sizes' mean residuals differ by more than their runs scatter
+  (p < 0.01), and every size whose runs ALL sit on one side of the law by at least 0.5 % of the
+  loss on average is named — something besides N and D (the model's shape, its LR, its data)
+  sets their loss, and the law's N term averages over it. 0.5 % is a twelfth of the loss change
+  one doubling of N makes for typical exponents (see rule W2 in :mod:`laws.audit.verdict`):
+  smaller offsets do not change which size the law ranks first.
 """
 from __future__ import annotations
 
@@ -31,6 +39,8 @@ from laws.audit.answer import replicates
 from laws.fit import prepare_problem
 from laws.forms import get_form
 
+OFFSET_P = 0.01      # size_offsets: ANOVA p-value below which the sizes differ
+OFFSET_MIN = 0.005   # size_offsets: a size is named from 0.5 % of the loss on average
 BOUND_TOL = 0.01
 CI_BOUND_SHARE = 0.025
 BASIN_TOL = 0.05
@@ -85,6 +95,33 @@ def basins(fit: Any) -> tuple[int, list[str]]:
     return len(distinct), [form.params[i] for i in sorted(differ)]
 
 
+def size_offsets(fit: Any, df: pd.DataFrame) -> dict:
+    """The ``size_offsets`` diagnostic of the module doc: ``{"p": ANOVA p-value or None,
+    "sizes": [{"N", "offset" (mean relative residual, loss / law - 1), "runs"}]}``."""
+    from scipy.stats import f_oneway
+
+    from laws.audit.backtest import groups
+
+    with np.errstate(all="ignore"):
+        r = np.log(df["loss"].to_numpy(float)) - np.log(np.asarray(fit.predict(df[["N", "D"]]), float))
+    ok = np.isfinite(r)
+    lab = groups(df["N"].to_numpy(float)[ok], max_groups=10**9)
+    r, n = r[ok], df["N"].to_numpy(float)[ok]
+    parts = [r[lab == g] for g in range(int(lab.max()) + 1)] if r.size else []
+    if sum(len(x) >= 2 for x in parts) < 3 or any(len(x) < 2 for x in parts):
+        return {"p": None, "sizes": []}
+    with np.errstate(all="ignore"):
+        p = float(f_oneway(*parts).pvalue)
+    sizes = []
+    if np.isfinite(p) and p < OFFSET_P:
+        for g, x in enumerate(parts):
+            m = float(np.mean(x))
+            if abs(np.expm1(m)) >= OFFSET_MIN and (np.all(x > 0) or np.all(x < 0)):
+                sizes.append({"N": float(np.median(n[lab == g])), "offset": float(np.expm1(m)),
+                              "runs": int(len(x))})
+    return {"p": p if np.isfinite(p) else None, "sizes": sizes}
+
+
 def huber_jobs(fit: Any, df: pd.DataFrame) -> list[tuple]:
     """The two refits (delta x10 and /10) as fit jobs (:func:`laws.audit.parallel.fit_job`)."""
     form = get_form(fit.form)
@@ -136,6 +173,7 @@ def diagnose(fit: Any, df: pd.DataFrame, target_C: float | None, compute: Any, a
     out["ci_orders"] = {k: float(np.log10(hi / lo)) for k, (lo, hi) in fit.ci.items()
                         if lo > 0 and hi > 0 and fit.params[k] > 0}
     out["basins"], out["basin_params"] = basins(fit)
+    out["size_offsets"] = size_offsets(fit, df)
     hw = None
     if answer.get(f"{'N' if answer['quantity'] == 'N*' else 'loss'}_lo") is not None:
         key = "N" if answer["quantity"] == "N*" else "loss"

@@ -38,7 +38,12 @@ above and any of:
   interval for the answer and the chosen form's do not overlap — the form, not the data,
   decides it.
 
-**sound** otherwise; its reasons then say what was checked.  "The answer's interval" is the
+**sound** otherwise; its reasons then say what was checked.
+
+Not a rule, said under any verdict (last among the reasons): the sizes whose runs all sit on one
+side of the law (diagnostic ``size_offsets``, :mod:`laws.audit.diagnostics`). The law may still
+predict well on average; the sentence says what it leaves out, so that a reader does not take a
+size's loss for the law's.  "The answer's interval" is the
 chosen form's bootstrap interval widened to cover the intervals of every form that backtests
 as well (a tie): the runs cannot tell those laws apart, so the answer cannot be surer than
 their union.  The thresholds are fixed by the
@@ -158,11 +163,24 @@ def decide(*, n_sizes: int, n_budgets: int, diag: dict | None, answer: dict | No
             weak.append(f"{form} backtests as well as {chosen} but puts {what} at {other[key]:.3g} "
                         f"({olo:.3g}–{ohi:.3g}), apart from {chosen}'s {lo:.3g}–{hi:.3g}: the choice "
                         "of law decides the answer.")
+    off = _offsets(diag)
     if unid:
-        return "unidentifiable", unid + weak
+        return "unidentifiable", unid + weak + off
     if weak:
-        return "weak", weak
-    return "sound", _sound(diag, answer, score, holdout_note, what, key)
+        return "weak", weak + off
+    return "sound", _sound(diag, answer, score, holdout_note, what, key) + off
+
+
+def _offsets(diag: dict) -> list[str]:
+    """One sentence naming the sizes the law misses on one side (``size_offsets``), or none."""
+    so = diag.get("size_offsets") or {}
+    if not so.get("sizes"):
+        return []
+    each = "; ".join(f"N = {s['N']:,.0f}: all {s['runs']} runs {'above' if s['offset'] > 0 else 'below'} it, "
+                     f"{100 * s['offset']:+.1f} % on average" for s in so["sizes"])
+    return [f"Some sizes sit off the law on one side ({each}; the sizes differ from the law by more than "
+            f"their runs scatter, ANOVA p = {so['p']:.2g}): something besides N and D — the model's "
+            "shape, its LR, its data — sets their loss, and the law's N term averages over it."]
 
 
 def _sound(diag: dict, answer: dict, score: dict | None, note: str, what: str, key: str) -> list[str]:

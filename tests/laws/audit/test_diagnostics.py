@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import pandas as pd
 
 import laws
@@ -55,3 +56,45 @@ def test_diagnose_flags_a_negligible_E_when_the_loss_never_flattens():
     assert set(d["huber"]) == {"x10", "/10"} and d["huber"]["x10"]["delta"] == 1e-2
     assert isinstance(d["huber_sensitive"], bool)
     assert d["a"]["a"] is not None
+
+
+def _ladder(offset_at=None, offset=0.0, sigma=0.003, seed=0):
+    """A 5 x 5 chinchilla ladder with independent log-normal noise; ``offset`` (relative) added
+    to every run of size ``offset_at`` — a shape effect the law's N cannot represent."""
+    rng = np.random.default_rng(seed)
+    N = np.repeat([1e4, 2e4, 4e4, 8e4, 1.6e5], 5)
+    D = np.tile([5e5, 1e6, 2e6, 4e6, 8e6], 5)
+    y = (1.8 + 30 / N ** 0.4 + 1e5 / D ** 0.8) * np.exp(rng.normal(0, sigma, N.size))
+    if offset_at is not None:
+        y = np.where(N == offset_at, y * (1 + offset), y)
+    return pd.DataFrame({"N": N, "D": D, "loss": y})
+
+
+def test_size_offsets_names_a_size_whose_runs_all_sit_on_one_side_of_the_law():
+    from laws.audit.diagnostics import size_offsets
+
+    df = _ladder(offset_at=2e4, offset=0.02)
+    so = size_offsets(laws.fit("chinchilla", df, bootstrap=0, seed=0), df)
+    assert so["p"] < 0.01
+    assert [s["N"] for s in so["sizes"]] == [2e4] and so["sizes"][0]["runs"] == 5
+    # the fit absorbs part of the planted +2 %; what is left must still be most of it
+    assert 0.01 < so["sizes"][0]["offset"] < 0.025
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_size_offsets_is_quiet_on_noise_alone(seed):
+    from laws.audit.diagnostics import size_offsets
+
+    df = _ladder(seed=seed)
+    so = size_offsets(laws.fit("chinchilla", df, bootstrap=0, seed=0), df)
+    assert so["p"] is not None and so["sizes"] == []
+
+
+def test_size_offsets_needs_three_sizes_with_two_runs_each():
+    from laws.audit.diagnostics import size_offsets
+
+    df = _ladder(offset_at=2e4, offset=0.02)
+    two = df[df["N"] <= 2e4]
+    fit = laws.fit("chinchilla", df, bootstrap=0, seed=0)
+    assert size_offsets(fit, two) == {"p": None, "sizes": []}
+    assert size_offsets(fit, df[df["D"] == 5e5]) == {"p": None, "sizes": []}   # one run a size

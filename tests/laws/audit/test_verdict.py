@@ -113,3 +113,19 @@ def test_basins_that_differ_only_in_a_flagged_parameter_are_not_said_twice():
     assert v == "unidentifiable" and not any("parameter sets" in r for r in reasons)
     d["basin_params"] = ["E", "alpha"]
     assert any("3 different parameter sets" in r for r in run(d=d)[1])
+
+
+@pytest.mark.parametrize("d, verdict", [
+    (diag(), "sound"),
+    (diag(ci_at_bound=[{"param": "alpha", "share": 0.04}]), "unidentifiable"),
+])
+def test_sizes_off_the_law_are_named_last_without_changing_the_verdict(d, verdict):
+    d["size_offsets"] = {"p": 3.3e-4, "sizes": [{"N": 26784.0, "offset": 0.0119, "runs": 5},
+                                                {"N": 53440.0, "offset": -0.0224, "runs": 4}]}
+    v, reasons = run(d=d)
+    assert v == verdict
+    assert reasons[-1].startswith("Some sizes sit off the law on one side (N = 26,784: all 5 runs above it, "
+                                  "+1.2 % on average; N = 53,440: all 4 runs below it, -2.2 % on average;")
+    assert "ANOVA p = 0.00033" in reasons[-1]
+    d["size_offsets"] = {"p": 0.2, "sizes": []}
+    assert not any("off the law" in r for r in run(d=d)[1])
