@@ -74,11 +74,16 @@ def _interval(fit: Any, sigma: float, test: pd.DataFrame, pred: np.ndarray, leve
     return lo, hi
 
 
+def log_residuals(fit: Any, df: pd.DataFrame) -> np.ndarray:
+    """``log(loss) - log(fit's prediction)`` for every run of ``df`` (non-finite where the law
+    has no finite positive prediction)."""
+    with np.errstate(all="ignore"):
+        return np.log(df["loss"].to_numpy(float)) - np.log(np.asarray(fit.predict(df[["N", "D"]]), float))
+
+
 def noise_of(fit: Any, train: pd.DataFrame) -> float:
     """Robust noise (log loss) of ``fit`` on the runs it was fitted to."""
-    with np.errstate(all="ignore"):
-        lr = np.log(train["loss"].to_numpy(float)) - np.log(np.asarray(fit.predict(train[["N", "D"]]), float))
-    return noise_sigma(lr)
+    return noise_sigma(log_residuals(fit, train))
 
 
 def _rows(form, kind, fold, fit, train, test, level) -> list[dict]:

@@ -214,9 +214,7 @@ def audit(data: Any, forms: Any = None, holdout: str | None = "largest_N", boots
     notes += [f"{k} not fitted: {v}" for k, v in skipped.items()]
     if chosen is not None:
         fit = fits[chosen]
-        with np.errstate(all="ignore"):
-            lr = np.log(df["loss"].to_numpy(float)) - np.log(np.asarray(fit.predict(df[["N", "D"]]), float))
-        nxt, note = propose(fit, reps[chosen], df, cm, bt.noise_sigma(lr), target_C=target_C,
+        nxt, note = propose(fit, reps[chosen], df, cm, bt.noise_of(fit, df), target_C=target_C,
                             level=level, seed=seed, workers=workers)
         notes.append(f"next runs: {note}")
     else:

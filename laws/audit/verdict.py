@@ -38,16 +38,16 @@ above and any of:
   interval for the answer and the chosen form's do not overlap — the form, not the data,
   decides it.
 
-**sound** otherwise; its reasons then say what was checked.
-
-Not a rule, said under any verdict (last among the reasons): the sizes whose runs all sit on one
-side of the law (diagnostic ``size_offsets``, :mod:`laws.audit.diagnostics`). The law may still
-predict well on average; the sentence says what it leaves out, so that a reader does not take a
-size's loss for the law's.  "The answer's interval" is the
+**sound** otherwise; its reasons then say what was checked.  "The answer's interval" is the
 chosen form's bootstrap interval widened to cover the intervals of every form that backtests
 as well (a tie): the runs cannot tell those laws apart, so the answer cannot be surer than
 their union.  The thresholds are fixed by the
 arguments above, not tuned to any table; tests check each rule on synthetic ground truth.
+
+Not a rule, said under any verdict (last among the reasons): the sizes whose runs all sit on one
+side of the law (diagnostic ``size_offsets``, :mod:`laws.audit.diagnostics`). The law may still
+predict well on average; the sentence says what it leaves out, so that a reader does not take a
+size's loss for the law's.
 """
 from __future__ import annotations
 

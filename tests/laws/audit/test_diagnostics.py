@@ -90,7 +90,7 @@ def test_size_offsets_is_quiet_on_noise_alone(seed):
     assert so["p"] is not None and so["sizes"] == []
 
 
-def test_size_offsets_needs_three_sizes_with_two_runs_each():
+def test_size_offsets_needs_three_sizes_with_two_runs():
     from laws.audit.diagnostics import size_offsets
 
     df = _ladder(offset_at=2e4, offset=0.02)
@@ -98,3 +98,7 @@ def test_size_offsets_needs_three_sizes_with_two_runs_each():
     fit = laws.fit("chinchilla", df, bootstrap=0, seed=0)
     assert size_offsets(fit, two) == {"p": None, "sizes": []}
     assert size_offsets(fit, df[df["D"] == 5e5]) == {"p": None, "sizes": []}   # one run a size
+    # a size with a single run is left out; the others are still tested
+    lone = df[(df["N"] < 1.6e5) | (df["D"] == 5e5)]
+    so = size_offsets(fit, lone)
+    assert so["p"] is not None and [s["N"] for s in so["sizes"]] == [2e4]
